@@ -224,15 +224,21 @@ impl GridCode {
         Ok(Self(s.to_string()))
     }
 
-    /// Builds the new-standard code of the `seq`-th grid of a community (or street) area.
-    pub fn compose(area: &DivisionCode, seq: u32) -> Result<Self, Invalid> {
-        if seq == 0 || seq > 999 {
+    /// Builds the 15-digit code of the `seq`-th grid of an area: the area's code
+    /// in its shortest form followed by the sequence, zero padded to 15 digits.
+    /// A community (12 digits) holds up to 999 grids — the standard's layout —
+    /// a street up to 999,999, a district up to 999,999,999 (cities that have no
+    /// community boundaries yet grid whole streets).
+    pub fn compose(area: &DivisionCode, seq: u64) -> Result<Self, Invalid> {
+        let width = 15 - area.as_str().len();
+        let max = 10u64.pow(width as u32) - 1;
+        if seq == 0 || seq > max {
             return Err(Invalid::new(
                 "seq",
-                format!("grid sequence {seq} must be 1..=999 within one area"),
+                format!("grid sequence {seq} must be 1..={max} within area {area}"),
             ));
         }
-        Ok(Self(format!("{}{:03}", area.statistical(), seq)))
+        Ok(Self(format!("{}{:0width$}", area.as_str(), seq)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -362,6 +368,11 @@ mod tests {
         assert!(GridCode::parse("3606020010020").is_err());
         assert!(GridCode::parse("3606020010020A").is_err());
         assert!(GridCode::compose(&c, 1000).is_err());
+        let street = DivisionCode::parse("360602001").unwrap();
+        assert_eq!(
+            GridCode::compose(&street, 1000).unwrap().as_str(),
+            "360602001001000"
+        );
     }
 
     #[test]
