@@ -1,1 +1,150 @@
+//! The internal bus: typed events published by one part of chengyun and
+//! consumed by others (the live feed, caches, webhooks). In-process by default;
+//! several nodes share one bus through NATS JetStream (a later backend behind
+//! the same trait).
+//!
+//! Delivery is at-most-once per subscriber: a subscriber that falls more than
+//! [`InProcessBus::CAPACITY`] events behind is told how many it missed
+//! ([`Received::Lagged`]) so it can resynchronise from the store.
 
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Something that happened, as other parts of the system need to hear it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The city model changed (areas, grids, departments, staff, components,
+    /// local classes): spatial indexes and catalogues must be reloaded.
+    CityChanged {
+        /// What changed: `areas`, `grids`, `departments`, `staff`, `components`, `classes`.
+        what: String,
+        /// Rows written.
+        count: u64,
+    },
+}
+
+impl Event {
+    /// The subject a message broker files the event under.
+    pub fn subject(&self) -> String {
+        match self {
+            Event::CityChanged { what, .. } => format!("city.changed.{what}"),
+        }
+    }
+}
+
+/// What a subscriber gets from [`Subscription::recv`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    Event(Event),
+    /// The subscriber missed this many events.
+    Lagged(u64),
+    /// The bus is gone; no more events will come.
+    Closed,
+}
+
+/// Publish and subscribe.
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes to every current subscriber; returns how many got it.
+    fn publish(&self, event: Event) -> usize;
+    fn subscribe(&self) -> Subscription;
+}
+
+/// A stream of events for one subscriber.
+pub struct Subscription {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Received {
+        match self.rx.recv().await {
+            Ok(e) => Received::Event(e),
+            Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
+            Err(broadcast::error::RecvError::Closed) => Received::Closed,
+        }
+    }
+}
+
+/// The embedded, single-process bus.
+#[derive(Clone)]
+pub struct InProcessBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl InProcessBus {
+    /// Events a slow subscriber may fall behind before it lags.
+    pub const CAPACITY: usize = 4096;
+
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(Self::CAPACITY);
+        Self { tx }
+    }
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bus for InProcessBus {
+    fn publish(&self, event: Event) -> usize {
+        self.tx.send(event).unwrap_or(0)
+    }
+
+    fn subscribe(&self) -> Subscription {
+        Subscription {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// A shared handle to the bus in use.
+pub type DynBus = Arc<dyn Bus>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(n: u64) -> Event {
+        Event::CityChanged {
+            what: "areas".into(),
+            count: n,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_gets_every_event_in_order() {
+        let bus = InProcessBus::new();
+        let mut a = bus.subscribe();
+        let mut b = bus.subscribe();
+        assert_eq!(bus.publish(changed(1)), 2);
+        bus.publish(changed(2));
+        for s in [&mut a, &mut b] {
+            assert_eq!(s.recv().await, Received::Event(changed(1)));
+            assert_eq!(s.recv().await, Received::Event(changed(2)));
+        }
+        assert_eq!(changed(1).subject(), "city.changed.areas");
+    }
+
+    #[tokio::test]
+    async fn slow_subscribers_are_told_what_they_missed() {
+        let bus = InProcessBus::new();
+        let mut s = bus.subscribe();
+        for i in 0..(InProcessBus::CAPACITY as u64 + 3) {
+            bus.publish(changed(i));
+        }
+        assert_eq!(s.recv().await, Received::Lagged(3));
+        assert_eq!(s.recv().await, Received::Event(changed(3)));
+    }
+
+    #[tokio::test]
+    async fn publishing_without_subscribers_is_harmless() {
+        let bus = InProcessBus::new();
+        assert_eq!(bus.publish(changed(1)), 0);
+        let mut s = bus.subscribe();
+        drop(bus);
+        assert_eq!(s.recv().await, Received::Closed);
+    }
+}

@@ -35,7 +35,7 @@ impl Invalid {
 }
 
 /// Several broken rules at once, so a user can fix a whole file in one pass.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{} problem(s), first: {}", .problems.len(), .problems.first().map(|p| p.to_string()).unwrap_or_default())]
 pub struct ValidationError {
     pub problems: Vec<Invalid>,
@@ -69,14 +69,6 @@ impl ValidationError {
             Ok(())
         } else {
             Err(self)
-        }
-    }
-}
-
-impl Default for ValidationError {
-    fn default() -> Self {
-        Self {
-            problems: Vec::new(),
         }
     }
 }

@@ -1,0 +1,144 @@
+//! One module per subcommand; `run` loads the configuration and dispatches.
+
+mod grid;
+mod import;
+mod serve;
+mod user;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, Overrides};
+use anyhow::Context;
+use chengyun_domain::audit::Actor;
+use chengyun_store::DynStore;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+    };
+    let config = Config::load(cli.global.config.as_deref(), &overrides)?;
+    init_tracing(&config, matches!(cli.command, Command::Serve { .. }));
+    match cli.command {
+        Command::Serve { .. } => serve::run(config).await,
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            println!(
+                "database {} is up to date ({})",
+                config.database(),
+                store.backend().as_str()
+            );
+            Ok(())
+        }
+        Command::Import { what } => import::run(&config, what).await,
+        Command::Grid { what } => grid::run(&config, what).await,
+        Command::User { what } => user::run(&config, what).await,
+    }
+}
+
+/// Opens the configured database (creating the data dir for SQLite) and migrates it.
+pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    }
+    let store = chengyun_store::open(&config.database())
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&config.database())))?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The actor recorded in the audit log for command-line work.
+pub fn cli_actor() -> Actor {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "operator".into());
+    Actor {
+        user_id: None,
+        name: format!("cli:{who}"),
+        ip: Some("cli".into()),
+        request_id: None,
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn init_tracing(config: &Config, server: bool) {
+    use tracing_subscriber::EnvFilter;
+    // Command-line tools stay quiet unless asked; the server logs at the configured level.
+    let default = if server {
+        config.log.level.clone()
+    } else {
+        "warn".to_string()
+    };
+    let filter = EnvFilter::try_new(&default).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Prints every problem of a failed import and turns it into one error.
+pub fn explain_import_error(e: chengyun_services::import::ImportError) -> anyhow::Error {
+    use chengyun_services::import::ImportError;
+    match e {
+        ImportError::Invalid(v) => {
+            for p in &v.problems {
+                eprintln!("  {}: {}", p.field, p.message);
+            }
+            let more = if v.problems.len() >= chengyun_domain::ValidationError::LIMIT {
+                " (showing the first ones)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!(
+                "nothing was imported: {} problem(s){more}; fix them and run the import again",
+                v.problems.len()
+            )
+        }
+        ImportError::Store(chengyun_store::StoreError::Invalid(v)) => {
+            explain_import_error(ImportError::Invalid(v))
+        }
+        ImportError::Store(s) => anyhow::anyhow!("nothing was imported: {s}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            super::redact("postgres://cy:secret@db:5432/cy"),
+            "postgres://cy:***@db:5432/cy"
+        );
+        assert_eq!(
+            super::redact("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(super::redact("./data/chengyun.db"), "./data/chengyun.db");
+    }
+}
