@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod case;
 pub mod city;
 pub mod codes;
 pub mod component;
