@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs chengyun's whole test suite: unit, integration and the storage
+# conformance suite on both SQLite and PostgreSQL.
+#
+# Needs a PostgreSQL server; by default the local one at 127.0.0.1:5432
+# (user postgres, trust auth). Point CHENGYUN_TEST_DATABASE_URL elsewhere to use
+# another. The PostgreSQL tests fail (they never skip) when it is unreachable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_url="${CHENGYUN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CHENGYUN_TEST_DATABASE_URL="$pg_url"
+
+# Start the local PostgreSQL if it is installed here but not running.
+if [[ "$pg_url" == *"@127.0.0.1:5432/"* ]] && command -v pg_isready >/dev/null; then
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+      echo "starting the local PostgreSQL"
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+      for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+  fi
+fi
+
+cargo test --workspace --locked "$@"
