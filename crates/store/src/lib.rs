@@ -20,7 +20,14 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 mod error;
+mod postgres;
+mod rows;
+mod shared;
+mod sql;
+mod sqlite;
 pub use error::StoreError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -233,3 +240,27 @@ pub trait Store: Send + Sync + 'static {
 
 /// A shared handle to whichever store the server runs on.
 pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store named by `database`: a `postgres://` or `postgresql://` URL
+/// selects PostgreSQL, an `sqlite:` URL or a plain file path selects SQLite.
+/// Migrations are not applied here; call [`Store::migrate`] next.
+pub async fn open(database: &str) -> Result<DynStore> {
+    let database = database.trim();
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(database).await?))
+    } else if database.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open_url(database).await?))
+    } else if database.is_empty() || database.contains("://") {
+        Err(chengyun_domain::Invalid::new(
+            "database_url",
+            format!(
+                "{database:?} names no known database; use postgres://user@host/db, sqlite:///path/to/file.db or a file path"
+            ),
+        )
+        .into())
+    } else {
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(database)).await?,
+        ))
+    }
+}

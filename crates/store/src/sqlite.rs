@@ -1,0 +1,145 @@
+//! The SQLite store: one file in the data dir, WAL journal, foreign keys on.
+//! The embedded default; needs no server.
+
+use crate::shared::impl_store;
+use crate::sql::map_sqlx_error;
+use crate::{Backend, Result, StoreError};
+use chengyun_domain::Invalid;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a writer waits for another writer's transaction before giving up.
+/// Imports of a whole city's grids hold the write lock for seconds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A store on an SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// What to name in errors, e.g. `SQLite database /var/lib/chengyun/chengyun.db`.
+    target: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database
+    /// file at `path`. Call [`Store::migrate`](crate::Store::migrate) next.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create the directory {} for the SQLite database: {e}; check that the data directory is writable",
+                    parent.display()
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::new().filename(path);
+        Self::with_options(
+            options,
+            format!("SQLite database {}", path.display()),
+            false,
+        )
+        .await
+    }
+
+    /// Opens a database from an `sqlite:` URL, e.g. `sqlite:///var/lib/chengyun/db.sqlite`
+    /// or `sqlite::memory:`.
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url).map_err(|e| {
+            Invalid::new(
+                "database_url",
+                format!("{url:?} is not a valid SQLite URL ({e}); use sqlite:///path/to/file.db"),
+            )
+        })?;
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !memory
+            && let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create the directory {} for the SQLite database: {e}; check that it is writable",
+                    parent.display()
+                ))
+            })?;
+        }
+        let target = format!("SQLite database {}", options.get_filename().display());
+        Self::with_options(options, target, memory).await
+    }
+
+    /// A private in-memory database, for quick tests. It lives as long as the
+    /// store (one connection that never expires).
+    pub async fn memory() -> Result<Self> {
+        let options = SqliteConnectOptions::new().in_memory(true);
+        Self::with_options(options, "in-memory SQLite database".into(), true).await
+    }
+
+    async fn with_options(
+        options: SqliteConnectOptions,
+        target: String,
+        memory: bool,
+    ) -> Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Normal);
+        let options = if memory {
+            options
+        } else {
+            options.journal_mode(SqliteJournalMode::Wal)
+        };
+        // WAL lets readers run beside the one writer; an in-memory database
+        // exists per connection, so it gets exactly one that is never recycled.
+        let pool = if memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(8)
+        };
+        let pool = pool
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot open the {target}: {e}; check that the path exists, is writable and is an SQLite file"
+                ))
+            })?;
+        Ok(Self { pool, target })
+    }
+
+    /// The connection pool, for callers that need a query the trait lacks.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Writers take the lock up front (`BEGIN IMMEDIATE`), so a writer that
+    /// finds another one waits `busy_timeout` instead of failing on upgrade.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.db_err(e))
+    }
+
+    fn db_err(&self, e: sqlx::Error) -> StoreError {
+        map_sqlx_error(
+            e,
+            &self.target,
+            "check that the file exists, is writable and that the disk is not full",
+        )
+    }
+}
+
+impl_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, MIGRATOR);
