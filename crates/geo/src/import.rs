@@ -15,7 +15,8 @@ use chengyun_domain::city::{Area, UnitGrid};
 use chengyun_domain::codes::{AreaLevel, DivisionCode, GridCode};
 use chengyun_domain::{Invalid, ValidationError};
 use geo::line_intersection::{LineIntersection, line_intersection};
-use geo::{Coord, GeodesicArea, InteriorPoint, Line, LineString, MultiPolygon, Polygon};
+use geo::orient::{Direction, Orient};
+use geo::{Coord, InteriorPoint, Line, LineString, MultiPolygon, Polygon};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -180,7 +181,7 @@ pub fn parse_grids(
             },
         };
         if let Some(code) = code {
-            let area_m2 = boundary.geodesic_area_unsigned();
+            let area_m2 = crate::grid::geodesic_area_m2(&boundary);
             out.push(UnitGrid {
                 code,
                 name,
@@ -670,7 +671,8 @@ fn polygon(v: &Value, crs: Crs, path: &str) -> Result<Polygon<f64>, Invalid> {
     }
     let mut rings = parsed.into_iter().map(|(_, pts)| LineString(pts));
     let exterior = rings.next().unwrap_or_else(|| LineString(Vec::new()));
-    Ok(Polygon::new(exterior, rings.collect()))
+    // RFC 7946 winding (exterior counter-clockwise), whatever the source used.
+    Ok(Polygon::new(exterior, rings.collect()).orient(Direction::Default))
 }
 
 /// The first pair of edges of a closed ring (consecutive duplicates removed)
