@@ -1,0 +1,107 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations.
+
+use crate::error::{ErrorBody, ErrorCode, ErrorCodeInfo, ErrorDetail};
+use crate::routes::*;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chengyun API",
+        description = "城运 unified city operations platform. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`; the codes are listed in the ErrorCode schema and at /api/v1/errors. Lists are cursor-paginated: `?limit=` (1-500, default 50) and `?cursor=` (the previous page's `next_cursor`)."
+    ),
+    paths(
+        system::healthz, system::readyz, system::metrics, system::errors,
+        auth::login, auth::logout, auth::me,
+        tokens::list, tokens::create, tokens::revoke,
+        users::list, users::create, users::get, users::update, users::set_password,
+        users::disable, users::enable,
+        audit::list,
+        areas::list, areas::get, areas::children,
+        grids::list, grids::get,
+        departments::list, departments::get, departments::create,
+        departments::list_staff, departments::create_staff,
+        components::list, components::get, components::create,
+        standards::list, standards::create,
+        locate::locate,
+        import::import,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, ErrorCodeInfo)),
+    modifiers(&Security, &DefaultError),
+    tags(
+        (name = "system", description = "Health, readiness, metrics, error codes"),
+        (name = "auth", description = "Login sessions and API tokens"),
+        (name = "users", description = "User administration and the audit log (admin)"),
+        (name = "city", description = "Areas, grids, departments, staff, components, location; scoped to the caller's area"),
+        (name = "standards", description = "GB/T 47678.5 classes and local extensions"),
+        (name = "import", description = "Bulk imports (admin)"),
+    )
+)]
+struct ApiDoc;
+
+/// The two ways to authenticate: the session cookie and bearer API tokens.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::extract::SESSION_COOKIE,
+                "Set by POST /api/v1/auth/login",
+            ))),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (cy_...) from POST /api/v1/tokens"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every operation can fail with the error shape: documented once as the
+/// `default` response of each operation.
+struct DefaultError;
+
+impl Modify for DefaultError {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("default".to_string())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description("An error; `error.code` is one of the ErrorCode values")
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
+}
+
+/// The document served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,101 @@
+//! The route map: one handler per action, one module per resource.
+
+pub mod areas;
+pub mod audit;
+pub mod auth;
+pub mod components;
+pub mod departments;
+pub mod grids;
+pub mod import;
+pub mod locate;
+pub mod standards;
+pub mod system;
+pub mod tokens;
+pub mod users;
+
+use crate::middleware::{
+    install_metrics, method_not_allowed, panic_response, request_id, route_not_found,
+    track_metrics,
+};
+use crate::extract::RequestId;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Builds the whole HTTP application on `state`.
+pub fn router(state: AppState) -> Router {
+    install_metrics();
+    let config = state.config().clone();
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/api/v1/errors", get(system::errors))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", get(users::get).patch(users::update))
+        .route("/api/v1/users/{id}/password", put(users::set_password))
+        .route("/api/v1/users/{id}/disable", post(users::disable))
+        .route("/api/v1/users/{id}/enable", post(users::enable))
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/areas", get(areas::list))
+        .route("/api/v1/areas/{code}", get(areas::get))
+        .route("/api/v1/areas/{code}/children", get(areas::children))
+        .route("/api/v1/grids", get(grids::list))
+        .route("/api/v1/grids/{code}", get(grids::get))
+        .route(
+            "/api/v1/departments",
+            get(departments::list).post(departments::create),
+        )
+        .route("/api/v1/departments/{code}", get(departments::get))
+        .route(
+            "/api/v1/staff",
+            get(departments::list_staff).post(departments::create_staff),
+        )
+        .route(
+            "/api/v1/components",
+            get(components::list).post(components::create),
+        )
+        .route("/api/v1/components/{id}", get(components::get))
+        .route(
+            "/api/v1/standards/{kind}",
+            get(standards::list).post(standards::create),
+        )
+        .route("/api/v1/locate", get(locate::locate))
+        .route(
+            "/api/v1/import/{kind}",
+            post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
+        )
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", crate::openapi::openapi()))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(track_metrics))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
+                let id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|r| r.0.as_str())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "http",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
