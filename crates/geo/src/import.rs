@@ -701,18 +701,16 @@ fn self_intersection(pts: &[Coord<f64>]) -> Option<(usize, usize, Coord<f64>)> {
             }
             let neighbours = i.abs_diff(j) == 1 || i.abs_diff(j) == n - 1;
             match line_intersection(lines[i], lines[j]) {
-                None => {}
-                Some(LineIntersection::SinglePoint { intersection, .. }) => {
-                    if !neighbours {
-                        return Some((i.min(j), i.max(j), intersection));
-                    }
+                Some(LineIntersection::SinglePoint { intersection, .. }) if !neighbours => {
+                    return Some((i.min(j), i.max(j), intersection));
                 }
-                Some(LineIntersection::Collinear { intersection }) => {
-                    // Neighbours share one point; sharing a stretch is a fold.
-                    if !neighbours || intersection.start != intersection.end {
-                        return Some((i.min(j), i.max(j), intersection.start));
-                    }
+                // Neighbours share one point; sharing a stretch is a fold.
+                Some(LineIntersection::Collinear { intersection })
+                    if !neighbours || intersection.start != intersection.end =>
+                {
+                    return Some((i.min(j), i.max(j), intersection.start));
                 }
+                _ => {}
             }
         }
         active.push(i);
