@@ -109,7 +109,14 @@ impl utoipa::PartialSchema for ErrorCode {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         let description = ErrorCode::ALL
             .iter()
-            .map(|c| format!("- `{}` ({}): {}", c.as_str(), c.status().as_u16(), c.description()))
+            .map(|c| {
+                format!(
+                    "- `{}` ({}): {}",
+                    c.as_str(),
+                    c.status().as_u16(),
+                    c.description()
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n");
         utoipa::openapi::schema::ObjectBuilder::new()
@@ -343,7 +350,9 @@ mod tests {
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
             assert!(
-                c.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                c.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
                 "{} is not snake_case",
                 c.as_str()
             );

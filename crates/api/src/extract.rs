@@ -4,12 +4,12 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use chengyun_domain::audit::Actor;
 use chengyun_domain::auth::{Permission, Scope, User};
 use chengyun_domain::codes::DivisionCode;
@@ -71,7 +71,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 .split_once(": ")
                 .map(|(_, d)| d.to_string())
                 .unwrap_or(text);
-            ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {detail}"))
+            ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("the body is not valid JSON: {detail}"),
+            )
         }
         other => ApiError::new(ErrorCode::InvalidJson, other.body_text()),
     }
@@ -84,7 +87,10 @@ fn bytes_rejection(b: BytesRejection) -> ApiError {
             "the body is larger than this endpoint accepts",
         )
     } else {
-        ApiError::new(ErrorCode::InvalidInput, format!("could not read the body: {}", b.body_text()))
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("could not read the body: {}", b.body_text()),
+        )
     }
 }
 
@@ -291,7 +297,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(|v| v.trim().to_string());
         let (user, credential) = if let Some(secret) = bearer {
             match chengyun_services::auth::authenticate_token(store.as_ref(), &secret, now).await? {

@@ -130,6 +130,34 @@ mod tests {
         assert!(!sane_request_id(&"a".repeat(129)));
     }
 
+    #[tokio::test]
+    async fn panics_become_internal_errors_in_the_error_shape() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    let v: Vec<u8> = Vec::new();
+                    // Index out of bounds, as a bug in a handler would.
+                    v[usize::from(v.is_empty())].to_string()
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response,
+            ))
+            .layer(axum::middleware::from_fn(request_id));
+        let req = axum::http::Request::get("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().contains_key(REQUEST_ID_HEADER));
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "internal");
+        assert!(!json.to_string().contains("index out of bounds"));
+    }
+
     #[test]
     fn metrics_install_is_idempotent() {
         let a = install_metrics();

@@ -355,4 +355,112 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
+
+    async fn store() -> (tempfile::TempDir, chengyun_store::SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = chengyun_store::SqliteStore::open(&dir.path().join("auth.db"))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn first_admin_login_session_and_token() {
+        let (_dir, store) = store().await;
+        let generated = ensure_admin(&store, None).await.unwrap().unwrap();
+        assert_eq!(ensure_admin(&store, None).await.unwrap(), None, "only once");
+        let actor = Actor::system("test");
+        let ttl = Duration::from_secs(60);
+        let (secret, user) = login(&store, "admin", &generated, &actor, ttl)
+            .await
+            .unwrap();
+        assert_eq!(user.display_name, "管理员");
+        assert_eq!(user.roles, vec![Position::Admin]);
+        let now = Utc::now();
+        let found = authenticate_session(&store, &secret, now).await.unwrap();
+        assert_eq!(found.map(|u| u.id), Some(user.id));
+        let later = now + chrono::Duration::seconds(120);
+        assert!(
+            authenticate_session(&store, &secret, later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            authenticate_session(&store, "guess", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let (token, stored) = create_token(&store, user.id, "ci", None, &actor)
+            .await
+            .unwrap();
+        assert!(token.starts_with(&stored.prefix));
+        let (t, u) = authenticate_token(&store, &token, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.id, u.id), (stored.id, user.id));
+        assert!(
+            authenticate_token(&store, &secret, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            create_token(&store, user.id, "  ", None, &actor).await,
+            Err(AuthError::Invalid(_))
+        ));
+
+        logout(&store, &secret, &actor).await.unwrap();
+        assert!(
+            authenticate_session(&store, &secret, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_logins_are_refused_alike_and_audited() {
+        let (_dir, store) = store().await;
+        assert!(matches!(
+            ensure_admin(&store, Some("short".into())).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(
+            ensure_admin(&store, Some("a good long password".into()))
+                .await
+                .unwrap(),
+            None
+        );
+        let actor = Actor::system("test");
+        let ttl = Duration::from_secs(60);
+        for (name, pw) in [
+            ("admin", "wrong password"),
+            ("ghost", "a good long password"),
+        ] {
+            assert!(matches!(
+                login(&store, name, pw, &actor, ttl).await,
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        let q = chengyun_store::AuditQuery {
+            action_prefix: Some("auth.login_failed".into()),
+            ..Default::default()
+        };
+        let page = store
+            .list_audit(&q, &chengyun_domain::page::PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 2);
+        let reasons: Vec<&str> = page
+            .items
+            .iter()
+            .filter_map(|r| r.details["reason"].as_str())
+            .collect();
+        assert!(reasons.contains(&"wrong_password") && reasons.contains(&"unknown_user"));
+    }
 }

@@ -26,7 +26,11 @@ pub struct Me {
     pub scope: Scope,
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age_secs: u64) -> Result<HeaderValue, ApiError> {
+fn session_cookie(
+    state: &AppState,
+    value: &str,
+    max_age_secs: u64,
+) -> Result<HeaderValue, ApiError> {
     let secure = if state.config().cookie_secure {
         "; Secure"
     } else {

@@ -167,15 +167,14 @@ pub async fn create(
     c.validate(&city.catalogue)?;
     if c.grid_code.is_none() {
         let located = city.locator.locate(c.lon, c.lat);
-        c.grid_code = located
-            .grid
-            .and_then(|g| GridCode::parse(&g.code).ok());
+        c.grid_code = located.grid.and_then(|g| GridCode::parse(&g.code).ok());
     }
     if !in_scope(&me.scope, &c) {
         return Err(ApiError::out_of_scope(format!("component {}", c.id)));
     }
-    let event = AuditEvent::new(&me.actor, "component.upsert", "component", c.id.to_string())
-        .with(serde_json::json!({ "class_code": c.class_code, "name": c.name, "status": c.status }));
+    let event = AuditEvent::new(&me.actor, "component.upsert", "component", c.id.to_string()).with(
+        serde_json::json!({ "class_code": c.class_code, "name": c.name, "status": c.status }),
+    );
     state
         .store()
         .upsert_components(std::slice::from_ref(&c), &event)

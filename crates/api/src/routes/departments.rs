@@ -98,7 +98,10 @@ pub async fn list(
             .transpose()?,
         parent_code: filter.parent_code,
     };
-    let page = state.store().list_departments(&q, &page.to_request()?).await?;
+    let page = state
+        .store()
+        .list_departments(&q, &page.to_request()?)
+        .await?;
     Ok(Json(page.into()))
 }
 

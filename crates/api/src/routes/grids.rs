@@ -22,7 +22,10 @@ pub struct GridFilter {
 
 /// The narrower of a requested area prefix and the caller's scope, or
 /// `out_of_scope` when they do not overlap.
-pub fn narrow(me: &CurrentUser, requested: Option<&DivisionCode>) -> Result<Option<String>, ApiError> {
+pub fn narrow(
+    me: &CurrentUser,
+    requested: Option<&DivisionCode>,
+) -> Result<Option<String>, ApiError> {
     let scope = me.scope.prefix();
     match (requested.map(|c| c.prefix()), scope) {
         (None, s) => Ok(s.map(str::to_string)),

@@ -13,11 +13,10 @@ pub mod system;
 pub mod tokens;
 pub mod users;
 
-use crate::middleware::{
-    install_metrics, method_not_allowed, panic_response, request_id, route_not_found,
-    track_metrics,
-};
 use crate::extract::RequestId;
+use crate::middleware::{
+    install_metrics, method_not_allowed, panic_response, request_id, route_not_found, track_metrics,
+};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

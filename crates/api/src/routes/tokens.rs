@@ -85,7 +85,10 @@ pub async fn revoke(
     if token.user_id != me.user.id && !me.is_admin() {
         // Someone else's token is answered like a missing one: ids are not secrets,
         // but other users' tokens are none of the caller's business.
-        return Err(ApiError::new(ErrorCode::NotFound, format!("token {id} not found")));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("token {id} not found"),
+        ));
     }
     let event = AuditEvent::new(&me.actor, "token.revoke", "token", id.to_string())
         .with(serde_json::json!({ "user_id": token.user_id, "prefix": token.prefix }));

@@ -38,7 +38,9 @@ pub struct UpdateUserRequest {
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -103,9 +105,13 @@ pub async fn create(
     };
     new.validate()?;
     check_department(&state, new.department_code.as_deref()).await?;
-    let user =
-        chengyun_services::auth::create_user(state.store().as_ref(), &new, &req.password, &me.actor)
-            .await?;
+    let user = chengyun_services::auth::create_user(
+        state.store().as_ref(),
+        &new,
+        &req.password,
+        &me.actor,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -151,13 +157,12 @@ pub async fn update(
         ));
     }
     check_department(&state, new.department_code.as_deref()).await?;
-    let event = AuditEvent::new(&me.actor, "user.update", "user", id.to_string()).with(
-        serde_json::json!({
+    let event =
+        AuditEvent::new(&me.actor, "user.update", "user", id.to_string()).with(serde_json::json!({
             "display_name": new.display_name,
             "department_code": new.department_code,
             "roles": new.roles,
-        }),
-    );
+        }));
     Ok(Json(state.store().update_user(id, &new, &event).await?))
 }
 
@@ -200,7 +205,10 @@ async fn set_disabled(
         "user.enable"
     };
     let event = AuditEvent::new(&me.actor, action, "user", id.to_string());
-    state.store().set_user_disabled(id, disabled, &event).await?;
+    state
+        .store()
+        .set_user_disabled(id, disabled, &event)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
