@@ -22,7 +22,12 @@ fn check_snapshot(rel: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    let Ok(expected) = std::fs::read_to_string(&path) else {
+        panic!(
+            "{} does not exist; create it with `UPDATE_SNAPSHOTS=1 cargo test -p chengyun-api`",
+            path.display()
+        );
+    };
     if expected != actual {
         let first_diff = expected
             .lines()
