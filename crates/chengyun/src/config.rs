@@ -31,6 +31,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Largest import upload.
     pub max_import_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -61,6 +63,7 @@ impl Default for HttpConfig {
             session_ttl_hours: 12,
             max_body_bytes: 2 * 1024 * 1024,
             max_import_bytes: 256 * 1024 * 1024,
+            trust_forwarded_for: false,
         }
     }
 }

@@ -89,7 +89,7 @@ pub async fn import_area_codes_csv(
         let parsed = (|| -> Result<Area, Invalid> {
             let code = DivisionCode::parse(row.require(&["code", "ext_id", "区划代码", "编码"])?)
                 .map_err(|e| row.err("code", e))?;
-            let name = row.require(&["name", "ext_name", "名称"])?.to_string();
+            let name = row.require(&["ext_name", "name", "名称"])?.to_string();
             let parent_code = match row.get(&["parent_code", "上级代码"]) {
                 Some(p) => Some(DivisionCode::parse(p).map_err(|e| row.err("parent_code", e))?),
                 None => code.parent(),

@@ -7,7 +7,7 @@ use chengyun_api::{ApiConfig, AppState};
 use std::time::Duration;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let metrics = chengyun_api::install_metrics();
+    chengyun_api::install_metrics();
     let store = open_store(&config).await?;
     let admin_password = std::env::var("CHENGYUN_ADMIN_PASSWORD")
         .ok()
@@ -24,8 +24,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         session_ttl: Duration::from_secs(config.http.session_ttl_hours * 3600),
         max_body_bytes: config.http.max_body_bytes,
         max_import_bytes: config.http.max_import_bytes,
+        trust_forwarded_for: config.http.trust_forwarded_for,
     };
-    let state = AppState::new(store.clone(), api, metrics)
+    let state = AppState::new(store.clone(), api)
         .await
         .context("cannot load the city model")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
