@@ -117,6 +117,69 @@ fn bench_locate(c: &mut Criterion) {
             }
         })
     });
+    // The same R-tree candidates confirmed with geo's general `Contains`
+    // instead of the banded test: grids only, so compare with a grid-only hit.
+    let tree = rstar::RTree::bulk_load(
+        grids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let r = g.boundary.bounding_rect()?;
+                Some(rstar::primitives::GeomWithData::new(
+                    rstar::primitives::Rectangle::from_corners(
+                        [r.min().x, r.min().y],
+                        [r.max().x, r.max().y],
+                    ),
+                    i,
+                ))
+            })
+            .collect(),
+    );
+    let grid_only = Locator::build(&[], &grids);
+    g.bench_function("grid only: locate_hit", |b| {
+        b.iter(|| {
+            let mut n = 0u32;
+            for &(x, y) in &pts {
+                n += black_box(grid_only.locate_hit(x, y)).grid.is_some() as u32;
+            }
+            n
+        })
+    });
+    // District polygons (hundreds of vertices) are where the bands pay off.
+    let district_polys: Vec<&MultiPolygon<f64>> =
+        areas.iter().filter_map(|a| a.boundary.as_ref()).collect();
+    g.bench_function("areas only: geo Contains over districts and city", |b| {
+        b.iter(|| {
+            let mut n = 0u32;
+            for &(x, y) in &pts {
+                let p = Point::new(x, y);
+                n += district_polys.iter().filter(|d| d.contains(&p)).count() as u32;
+            }
+            n
+        })
+    });
+    let areas_only = Locator::build(&areas, &[]);
+    g.bench_function("areas only: locate_hit", |b| {
+        b.iter(|| {
+            let mut n = 0u32;
+            for &(x, y) in &pts {
+                n += black_box(areas_only.locate_hit(x, y)).district.is_some() as u32;
+            }
+            n
+        })
+    });
+    g.bench_function("grid only: R-tree + geo Contains", |b| {
+        b.iter(|| {
+            let mut n = 0u32;
+            for &(x, y) in &pts {
+                let p = Point::new(x, y);
+                n += tree
+                    .locate_all_at_point(&[x, y])
+                    .any(|e| grids[e.data].boundary.contains(&p)) as u32;
+            }
+            n
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("baseline");
