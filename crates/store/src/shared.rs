@@ -5,7 +5,8 @@
 //!
 //! - `begin_write()`: a transaction for writes (`BEGIN IMMEDIATE` on SQLite, so
 //!   a writer waits for the lock instead of failing on upgrade);
-//! - `db_err(e)`: sqlx error → [`StoreError`](crate::StoreError), naming the database.
+//! - `db_err(e)`: sqlx error → [`StoreError`](crate::StoreError), naming the database;
+//! - `UPSERT_ROWS`: rows per multi-row `INSERT` (measured per backend).
 
 use crate::sql::Filter;
 use crate::{AreaQuery, ComponentQuery, DepartmentQuery, GridQuery, StaffQuery};
@@ -172,7 +173,7 @@ macro_rules! impl_store {
                 rows: &[(usize, &T)],
                 args_of: fn(&T, &mut Vec<$crate::sql::Arg>) -> Result<(), chengyun_domain::Invalid>,
             ) -> $crate::Result<u64> {
-                let per = spec.rows_per_statement();
+                let per = spec.rows_per_statement(Self::UPSERT_ROWS);
                 let full: Option<std::sync::Arc<str>> =
                     (rows.len() >= per).then(|| spec.sql(per).into());
                 let mut total = 0;

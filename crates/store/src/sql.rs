@@ -179,7 +179,6 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
 /// Most parameters one statement may carry: SQLite allows 32766, PostgreSQL
 /// 65535; staying well below keeps statements small enough to prepare quickly.
 const MAX_PARAMS_PER_STATEMENT: usize = 8_000;
-const MAX_ROWS_PER_STATEMENT: usize = 1_000;
 
 /// A multi-row `INSERT … ON CONFLICT (key) DO UPDATE` for one table.
 pub(crate) struct Upsert {
@@ -190,8 +189,10 @@ pub(crate) struct Upsert {
 }
 
 impl Upsert {
-    pub(crate) fn rows_per_statement(&self) -> usize {
-        (MAX_PARAMS_PER_STATEMENT / self.columns.len()).clamp(1, MAX_ROWS_PER_STATEMENT)
+    /// Rows per statement: at most `max_rows` (a per-backend sweet spot) and
+    /// never more parameters than [`MAX_PARAMS_PER_STATEMENT`].
+    pub(crate) fn rows_per_statement(&self, max_rows: usize) -> usize {
+        (MAX_PARAMS_PER_STATEMENT / self.columns.len()).clamp(1, max_rows.max(1))
     }
 
     /// The statement for `rows` rows. Full chunks share one text, so the
@@ -355,7 +356,8 @@ mod tests {
             "INSERT INTO local_classes (kind, code, name) VALUES ($1, $2, $3), ($4, $5, $6) \
              ON CONFLICT (kind, code) DO UPDATE SET name = excluded.name"
         );
-        assert!(u.rows_per_statement() * 3 <= MAX_PARAMS_PER_STATEMENT);
+        assert_eq!(u.rows_per_statement(100), 100);
+        assert!(u.rows_per_statement(100_000) * 3 <= MAX_PARAMS_PER_STATEMENT);
     }
 
     #[test]

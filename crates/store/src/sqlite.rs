@@ -27,6 +27,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Rows per multi-row upsert. Measured on 100k grids: 100 rows per
+    /// statement ≈ 55k rows/s, 1,000 rows ≈ 12k rows/s (binding by parameter
+    /// name gets slow in very wide statements), 1 row ≈ 23k rows/s.
+    const UPSERT_ROWS: usize = 100;
+
     /// Opens (creating it and its parent directories if needed) the database
     /// file at `path`. Call [`Store::migrate`](crate::Store::migrate) next.
     pub async fn open(path: &Path) -> Result<Self> {
