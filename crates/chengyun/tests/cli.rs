@@ -8,7 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(rel)
 }
 
 struct Cy {
@@ -17,13 +19,16 @@ struct Cy {
 
 impl Cy {
     fn new() -> Self {
-        Self { data: tempfile::tempdir().unwrap() }
+        Self {
+            data: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_chengyun"));
         c.arg("--data-dir").arg(self.data.path());
-        c.env_remove("CHENGYUN_DATABASE_URL").env_remove("CHENGYUN_CONFIG");
+        c.env_remove("CHENGYUN_DATABASE_URL")
+            .env_remove("CHENGYUN_CONFIG");
         c
     }
 
@@ -70,21 +75,51 @@ fn a_city_loaded_from_the_command_line_is_served() {
     let townships = shared("data/yingtan-boundaries/yingtan_admin_codes_to_township.csv");
 
     assert!(cy.ok(&["migrate"]).contains("up to date"));
-    assert!(cy.ok(&["import", "areas", outline.to_str().unwrap(), "--crs", "gcj02"]).contains("imported 1 areas"));
-    assert!(cy.ok(&["import", "areas", districts.to_str().unwrap(), "--crs", "gcj02"]).contains("imported 3 areas"));
-    assert!(cy.ok(&["import", "areas", townships.to_str().unwrap()]).contains("imported 46 areas"));
+    assert!(
+        cy.ok(&[
+            "import",
+            "areas",
+            outline.to_str().unwrap(),
+            "--crs",
+            "gcj02"
+        ])
+        .contains("imported 1 areas")
+    );
+    assert!(
+        cy.ok(&[
+            "import",
+            "areas",
+            districts.to_str().unwrap(),
+            "--crs",
+            "gcj02"
+        ])
+        .contains("imported 3 areas")
+    );
+    assert!(
+        cy.ok(&["import", "areas", townships.to_str().unwrap()])
+            .contains("imported 46 areas")
+    );
 
     // A bad file is refused whole, naming the line and the rule.
     let bad = cy.file("bad.csv", "code,name,kind,tier,area_code,parent_code\nX1,好部门,command_center,city,360600,\nX2,坏部门,command_center,street,360602,X1\n");
     let out = cy.run(&["import", "departments", &bad]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 3.tier") && err.contains("nothing was imported"), "{err}");
+    assert!(
+        err.contains("line 3.tier") && err.contains("nothing was imported"),
+        "{err}"
+    );
 
     let deps = cy.file("departments.csv", DEPARTMENTS);
-    assert!(cy.ok(&["import", "departments", &deps]).contains("imported 5 departments"));
+    assert!(
+        cy.ok(&["import", "departments", &deps])
+            .contains("imported 5 departments")
+    );
     let staff = cy.file("staff.csv", STAFF);
-    assert!(cy.ok(&["import", "staff", &staff]).contains("imported 2 staff"));
+    assert!(
+        cy.ok(&["import", "staff", &staff])
+            .contains("imported 2 staff")
+    );
 
     let grids = cy.ok(&["grid", "generate", "--area", "360602", "--cell", "500m"]);
     let n: u64 = grids.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -97,29 +132,72 @@ fn a_city_loaded_from_the_command_line_is_served() {
          3606020101000001,供水井盖,YH-SZ,月湖区市政公用局,完好,2020-06-01,117.0344,28.2391\n\
          36060201037000001,路灯,YH-SZ,月湖区市政公用局,破损,2021-01-01,117.0400,28.2450\n",
     );
-    assert!(cy.ok(&["import", "components", &comps, "--crs", "gcj02"]).contains("imported 2 components"));
+    assert!(
+        cy.ok(&["import", "components", &comps, "--crs", "gcj02"])
+            .contains("imported 2 components")
+    );
 
+    for (user, role, pass) in [("chief", "admin", "admin-pass-2026")] {
+        let mut c = cy
+            .cmd()
+            .args(["user", "create", user, "--role", role, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(pass.as_bytes()).unwrap();
+        assert!(c.wait_with_output().unwrap().status.success());
+    }
     let mut create = cy
         .cmd()
-        .args(["user", "create", "li.dispatch", "--role", "派遣员", "--department", "YH-CENTER", "--name", "李派遣", "--password-stdin"])
+        .args([
+            "user",
+            "create",
+            "li.dispatch",
+            "--role",
+            "派遣员",
+            "--department",
+            "YH-CENTER",
+            "--name",
+            "李派遣",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    create.stdin.take().unwrap().write_all(b"dispatch-pass-2026\n").unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"dispatch-pass-2026\n")
+        .unwrap();
     assert!(create.wait_with_output().unwrap().status.success());
-    let out = cy.run(&["user", "create", "weak", "--role", "clerk", "--password-stdin"]);
+    let out = cy.run(&[
+        "user",
+        "create",
+        "weak",
+        "--role",
+        "clerk",
+        "--password-stdin",
+    ]);
     assert!(!out.status.success(), "a short password must be refused");
     assert!(cy.ok(&["user", "list"]).contains("li.dispatch"));
 
     let server = Server::start(&cy);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         let base = &server.base;
         let r = http
             .post(format!("{base}/api/v1/auth/login"))
-            .json(&serde_json::json!({"username": "admin", "password": "admin-pass-2026"}))
+            .json(&serde_json::json!({"username": "chief", "password": "admin-pass-2026"}))
             .send()
             .await
             .unwrap();
@@ -127,7 +205,9 @@ fn a_city_loaded_from_the_command_line_is_served() {
 
         // The district centre DataV gives for 月湖区 (GCJ-02) lies in 月湖区 and in a generated grid.
         let loc: serde_json::Value = http
-            .get(format!("{base}/api/v1/locate?lon=117.034112&lat=28.239076&crs=gcj02"))
+            .get(format!(
+                "{base}/api/v1/locate?lon=117.034112&lat=28.239076&crs=gcj02"
+            ))
             .send()
             .await
             .unwrap()
@@ -136,7 +216,10 @@ fn a_city_loaded_from_the_command_line_is_served() {
             .unwrap();
         assert_eq!(loc["district"]["code"], "360602", "{loc}");
         assert_eq!(loc["city"]["code"], "360600", "{loc}");
-        assert!(loc["grid"]["code"].as_str().unwrap().starts_with("360602"), "{loc}");
+        assert!(
+            loc["grid"]["code"].as_str().unwrap().starts_with("360602"),
+            "{loc}"
+        );
 
         let areas: serde_json::Value = http
             .get(format!("{base}/api/v1/areas?parent=360602"))
@@ -146,11 +229,19 @@ fn a_city_loaded_from_the_command_line_is_served() {
             .json()
             .await
             .unwrap();
-        let names: Vec<&str> = areas["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = areas["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"江边街道"), "{areas}");
 
         // The district dispatcher sees only their district.
-        let d = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let d = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         let r = d
             .post(format!("{base}/api/v1/auth/login"))
             .json(&serde_json::json!({"username": "li.dispatch", "password": "dispatch-pass-2026"}))
@@ -158,14 +249,32 @@ fn a_city_loaded_from_the_command_line_is_served() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let r = d.get(format!("{base}/api/v1/areas/360681")).send().await.unwrap();
+        let r = d
+            .get(format!("{base}/api/v1/areas/360681"))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status() == 403 || r.status() == 404, "{}", r.status());
         let r = d.get(format!("{base}/api/v1/audit")).send().await.unwrap();
         assert_eq!(r.status(), 403);
 
         // The audit log holds the command-line imports.
-        let audit: serde_json::Value = http.get(format!("{base}/api/v1/audit?action=department.")).send().await.unwrap().json().await.unwrap();
-        assert!(audit["items"].as_array().unwrap().iter().any(|a| a["action"] == "department.import"), "{audit}");
+        let audit: serde_json::Value = http
+            .get(format!("{base}/api/v1/audit?action=department."))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            audit["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["action"] == "department.import"),
+            "{audit}"
+        );
 
         let r = http.get(format!("{base}/readyz")).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -179,7 +288,11 @@ struct Server {
 
 impl Server {
     fn start(cy: &Cy) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = cy
             .cmd()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -208,7 +321,11 @@ impl Drop for Server {
 #[test]
 fn the_first_start_prints_a_generated_admin_password_once() {
     let cy = Cy::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = cy
         .cmd()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -227,7 +344,10 @@ fn the_first_start_prints_a_generated_admin_password_once() {
     let _ = child.wait();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
-    assert!(text.contains("created user admin with password: "), "{text}");
+    assert!(
+        text.contains("created user admin with password: "),
+        "{text}"
+    );
     assert!(cy.data.path().join("chengyun.db").exists());
     // A second start creates nothing and prints no password.
     let out = cy.run(&["user", "list"]);

@@ -66,7 +66,9 @@ pub async fn import_areas(
     crs: Crs,
     actor: &Actor,
 ) -> Result<ImportReport, ImportError> {
-    let areas = chengyun_geo::import::parse_areas(json, crs)?;
+    let mut areas = chengyun_geo::import::parse_areas(json, crs)?;
+    detach_unknown_parents(store, &mut areas).await?;
+    areas.sort_by_key(|a| (a.level, a.code.clone()));
     let n = store
         .upsert_areas(&areas, &audit(actor, "area", areas.len()))
         .await?;
@@ -111,22 +113,9 @@ pub async fn import_area_codes_csv(
         }
     }
     problems.into_result()?;
-    // Parents above the file's top level (e.g. the province) need not exist.
-    let codes: HashSet<DivisionCode> = areas.iter().map(|a| a.code.clone()).collect();
-    let mut existing: HashMap<DivisionCode, Area> = HashMap::new();
-    for a in &areas {
-        if let Some(stored) = store.area(&a.code).await? {
-            existing.insert(a.code.clone(), stored);
-        }
-    }
+    detach_unknown_parents(store, &mut areas).await?;
     for a in &mut areas {
-        if let Some(p) = &a.parent_code
-            && !codes.contains(p)
-            && store.area(p).await?.is_none()
-        {
-            a.parent_code = None;
-        }
-        if let Some(stored) = existing.remove(&a.code) {
+        if let Some(stored) = store.area(&a.code).await? {
             a.boundary = stored.boundary;
         }
     }
@@ -136,6 +125,21 @@ pub async fn import_area_codes_csv(
         .upsert_areas(&areas, &audit(actor, "area", areas.len()))
         .await?;
     Ok(report("areas", n))
+}
+
+/// Leaves the parent empty where it is neither in the file nor stored, so a
+/// city can be loaded top-down without its province, or a county alone.
+async fn detach_unknown_parents(store: &dyn Store, areas: &mut [Area]) -> Result<(), StoreError> {
+    let codes: HashSet<DivisionCode> = areas.iter().map(|a| a.code.clone()).collect();
+    for a in areas.iter_mut() {
+        if let Some(p) = &a.parent_code
+            && !codes.contains(p)
+            && store.area(p).await?.is_none()
+        {
+            a.parent_code = None;
+        }
+    }
+    Ok(())
 }
 
 /// Imports unit grids from GeoJSON polygons.
