@@ -1919,8 +1919,7 @@ async fn unreachable_postgres_is_unavailable_and_names_the_host() {
     // port 1 on localhost: nothing listens there
     let e = PgStore::connect("postgres://postgres@127.0.0.1:1/chengyun")
         .await
-        .err()
-        .expect("no server");
+        .expect_err("no server");
     match e {
         StoreError::Unavailable(m) => {
             assert!(m.contains("127.0.0.1:1"), "{m}");
@@ -1930,7 +1929,6 @@ async fn unreachable_postgres_is_unavailable_and_names_the_host() {
     }
     let e = PgStore::connect_in_schema(DEFAULT_PG_URL, "Robert'); DROP")
         .await
-        .err()
-        .expect("bad schema");
+        .expect_err("bad schema");
     assert!(matches!(e, StoreError::Invalid(_)));
 }
