@@ -15,7 +15,9 @@ use super::Urgency;
 use crate::codes::ClassCode;
 use crate::standard::{self, ClassKind};
 use crate::{Invalid, ValidationError};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -297,14 +299,7 @@ impl WorkCalendarConfig {
             .chain(span(9, 25, 27)) // 中秋节
             .chain(span(10, 1, 7)) // 国庆节
             .collect();
-        let make_up_workdays = vec![
-            d(1, 4),
-            d(2, 14),
-            d(2, 28),
-            d(5, 9),
-            d(9, 20),
-            d(10, 10),
-        ];
+        let make_up_workdays = vec![d(1, 4), d(2, 14), d(2, 28), d(5, 9), d(9, 20), d(10, 10)];
         Self {
             time_zone: chrono_tz::Asia::Shanghai,
             weekend: vec![Weekday::Sat, Weekday::Sun],
@@ -621,10 +616,8 @@ impl WorkCalendar {
                     if h.1.is_some_and(|e| e <= cursor) || h.0 >= b {
                         continue;
                     }
-                    if h.0 > cursor {
-                        if !f(cursor, h.0) {
-                            return;
-                        }
+                    if h.0 > cursor && !f(cursor, h.0) {
+                        return;
                     }
                     match h.1 {
                         Some(e) => cursor = cursor.max(e),
@@ -950,7 +943,11 @@ impl LimitStandard {
             {
                 problems.push(e.at(format!("rules[{i}].on_site")));
             }
-            if rule.condition.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            if rule
+                .condition
+                .as_deref()
+                .is_some_and(|c| c.trim().is_empty())
+            {
                 problems.push(Invalid::new(
                     format!("rules[{i}].condition"),
                     "a condition must not be blank; leave it out to match any condition",
@@ -1013,8 +1010,8 @@ impl LimitStandard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono_tz::Asia::Shanghai;
     use LimitUnit::*;
+    use chrono_tz::Asia::Shanghai;
 
     /// A Shanghai wall-clock instant.
     fn sh(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -1064,24 +1061,114 @@ mod tests {
         let c = cal();
         // (start, limit, expected deadline, what)
         let cases = [
-            (sh(2026, 3, 10, 9, 0), TimeLimit::new(2, UrgentHours), sh(2026, 3, 10, 11, 0), "urgent hours within the morning"),
-            (sh(2026, 3, 10, 23, 0), TimeLimit::new(2, UrgentHours), sh(2026, 3, 11, 1, 0), "urgent hours run through the night"),
-            (sh(2026, 3, 14, 10, 0), TimeLimit::new(10, UrgentMinutes), sh(2026, 3, 14, 10, 10), "urgent minutes on a Saturday"),
-            (sh(2026, 3, 10, 11, 0), TimeLimit::new(4, WorkHours), sh(2026, 3, 10, 17, 0), "work hours skip the lunch break"),
-            (sh(2026, 3, 10, 11, 45), TimeLimit::new(30, WorkMinutes), sh(2026, 3, 10, 14, 15), "work minutes across lunch"),
-            (sh(2026, 3, 10, 8, 30), TimeLimit::new(210, WorkMinutes), sh(2026, 3, 10, 12, 0), "a deadline at the end of a period stays there"),
-            (sh(2026, 3, 10, 16, 0), TimeLimit::new(4, WorkHours), sh(2026, 3, 11, 11, 0), "work hours across the night"),
-            (sh(2026, 3, 10, 20, 0), TimeLimit::new(1, WorkHours), sh(2026, 3, 11, 9, 30), "started after hours: counts from next morning"),
-            (sh(2026, 3, 13, 16, 0), TimeLimit::new(4, WorkHours), sh(2026, 3, 16, 11, 0), "Friday afternoon to Monday across the weekend"),
-            (sh(2026, 3, 14, 10, 0), TimeLimit::new(1, WorkHours), sh(2026, 3, 16, 9, 30), "started on a Saturday"),
-            (sh(2026, 3, 10, 16, 0), TimeLimit::new(1, WorkDays), sh(2026, 3, 11, 16, 0), "one working day = same time next working day"),
-            (sh(2026, 3, 13, 10, 0), TimeLimit::new(2, WorkDays), sh(2026, 3, 17, 10, 0), "working days skip the weekend"),
-            (sh(2026, 4, 3, 10, 0), TimeLimit::new(1, WorkDays), sh(2026, 4, 7, 10, 0), "清明 holiday Sat-Mon is skipped"),
-            (sh(2026, 2, 13, 16, 0), TimeLimit::new(4, WorkHours), sh(2026, 2, 14, 11, 0), "make-up Saturday 2-14 is worked"),
-            (sh(2026, 2, 14, 16, 0), TimeLimit::new(4, WorkHours), sh(2026, 2, 24, 11, 0), "then 春节 until 2-23 is skipped"),
-            (sh(2026, 9, 30, 17, 0), TimeLimit::new(1, WorkHours), sh(2026, 10, 8, 9, 0), "国庆 week is skipped"),
-            (sh(2026, 3, 10, 9, 0), TimeLimit::new(2, NaturalDays), sh(2026, 3, 12, 9, 0), "natural days ignore the calendar"),
-            (sh(2026, 9, 30, 9, 0), TimeLimit::new(3, NaturalDays), sh(2026, 10, 3, 9, 0), "natural days run through holidays"),
+            (
+                sh(2026, 3, 10, 9, 0),
+                TimeLimit::new(2, UrgentHours),
+                sh(2026, 3, 10, 11, 0),
+                "urgent hours within the morning",
+            ),
+            (
+                sh(2026, 3, 10, 23, 0),
+                TimeLimit::new(2, UrgentHours),
+                sh(2026, 3, 11, 1, 0),
+                "urgent hours run through the night",
+            ),
+            (
+                sh(2026, 3, 14, 10, 0),
+                TimeLimit::new(10, UrgentMinutes),
+                sh(2026, 3, 14, 10, 10),
+                "urgent minutes on a Saturday",
+            ),
+            (
+                sh(2026, 3, 10, 11, 0),
+                TimeLimit::new(4, WorkHours),
+                sh(2026, 3, 10, 17, 0),
+                "work hours skip the lunch break",
+            ),
+            (
+                sh(2026, 3, 10, 11, 45),
+                TimeLimit::new(30, WorkMinutes),
+                sh(2026, 3, 10, 14, 15),
+                "work minutes across lunch",
+            ),
+            (
+                sh(2026, 3, 10, 8, 30),
+                TimeLimit::new(210, WorkMinutes),
+                sh(2026, 3, 10, 12, 0),
+                "a deadline at the end of a period stays there",
+            ),
+            (
+                sh(2026, 3, 10, 16, 0),
+                TimeLimit::new(4, WorkHours),
+                sh(2026, 3, 11, 11, 0),
+                "work hours across the night",
+            ),
+            (
+                sh(2026, 3, 10, 20, 0),
+                TimeLimit::new(1, WorkHours),
+                sh(2026, 3, 11, 9, 30),
+                "started after hours: counts from next morning",
+            ),
+            (
+                sh(2026, 3, 13, 16, 0),
+                TimeLimit::new(4, WorkHours),
+                sh(2026, 3, 16, 11, 0),
+                "Friday afternoon to Monday across the weekend",
+            ),
+            (
+                sh(2026, 3, 14, 10, 0),
+                TimeLimit::new(1, WorkHours),
+                sh(2026, 3, 16, 9, 30),
+                "started on a Saturday",
+            ),
+            (
+                sh(2026, 3, 10, 16, 0),
+                TimeLimit::new(1, WorkDays),
+                sh(2026, 3, 11, 16, 0),
+                "one working day = same time next working day",
+            ),
+            (
+                sh(2026, 3, 13, 10, 0),
+                TimeLimit::new(2, WorkDays),
+                sh(2026, 3, 17, 10, 0),
+                "working days skip the weekend",
+            ),
+            (
+                sh(2026, 4, 3, 10, 0),
+                TimeLimit::new(1, WorkDays),
+                sh(2026, 4, 7, 10, 0),
+                "清明 holiday Sat-Mon is skipped",
+            ),
+            (
+                sh(2026, 2, 13, 16, 0),
+                TimeLimit::new(4, WorkHours),
+                sh(2026, 2, 14, 11, 0),
+                "make-up Saturday 2-14 is worked",
+            ),
+            (
+                sh(2026, 2, 14, 16, 0),
+                TimeLimit::new(4, WorkHours),
+                sh(2026, 2, 24, 11, 0),
+                "then 春节 until 2-23 is skipped",
+            ),
+            (
+                sh(2026, 9, 30, 17, 0),
+                TimeLimit::new(1, WorkHours),
+                sh(2026, 10, 8, 9, 0),
+                "国庆 week is skipped",
+            ),
+            (
+                sh(2026, 3, 10, 9, 0),
+                TimeLimit::new(2, NaturalDays),
+                sh(2026, 3, 12, 9, 0),
+                "natural days ignore the calendar",
+            ),
+            (
+                sh(2026, 9, 30, 9, 0),
+                TimeLimit::new(3, NaturalDays),
+                sh(2026, 10, 3, 9, 0),
+                "natural days run through holidays",
+            ),
         ];
         for (start, limit, want, what) in cases {
             assert_eq!(c.deadline(start, limit), want, "{what}");
@@ -1098,35 +1185,84 @@ mod tests {
         let limit = TimeLimit::new(2, WorkHours);
         assert_eq!(c.deadline(start, limit), sh(2026, 3, 10, 11, 0));
         // One hour on hold inside working time moves it one hour.
-        let holds = [HoldPeriod { start: sh(2026, 3, 10, 9, 30), end: Some(sh(2026, 3, 10, 10, 30)) }];
-        assert_eq!(c.deadline_with_holds(start, limit, &holds), Some(sh(2026, 3, 10, 12, 0)));
+        let holds = [HoldPeriod {
+            start: sh(2026, 3, 10, 9, 30),
+            end: Some(sh(2026, 3, 10, 10, 30)),
+        }];
+        assert_eq!(
+            c.deadline_with_holds(start, limit, &holds),
+            Some(sh(2026, 3, 10, 12, 0))
+        );
         // Two hours on hold push it past the lunch break.
-        let holds = [HoldPeriod { start: sh(2026, 3, 10, 9, 30), end: Some(sh(2026, 3, 10, 11, 30)) }];
-        assert_eq!(c.deadline_with_holds(start, limit, &holds), Some(sh(2026, 3, 10, 15, 0)));
+        let holds = [HoldPeriod {
+            start: sh(2026, 3, 10, 9, 30),
+            end: Some(sh(2026, 3, 10, 11, 30)),
+        }];
+        assert_eq!(
+            c.deadline_with_holds(start, limit, &holds),
+            Some(sh(2026, 3, 10, 15, 0))
+        );
         // A hold over the lunch break costs nothing extra.
-        let lunch = [HoldPeriod { start: sh(2026, 3, 10, 12, 0), end: Some(sh(2026, 3, 10, 14, 0)) }];
-        assert_eq!(c.deadline_with_holds(sh(2026, 3, 10, 11, 0), limit, &lunch), Some(sh(2026, 3, 10, 15, 0)));
+        let lunch = [HoldPeriod {
+            start: sh(2026, 3, 10, 12, 0),
+            end: Some(sh(2026, 3, 10, 14, 0)),
+        }];
+        assert_eq!(
+            c.deadline_with_holds(sh(2026, 3, 10, 11, 0), limit, &lunch),
+            Some(sh(2026, 3, 10, 15, 0))
+        );
         // Overlapping and unordered holds are merged.
         let messy = [
-            HoldPeriod { start: sh(2026, 3, 10, 10, 0), end: Some(sh(2026, 3, 10, 10, 30)) },
-            HoldPeriod { start: sh(2026, 3, 10, 9, 30), end: Some(sh(2026, 3, 10, 10, 15)) },
+            HoldPeriod {
+                start: sh(2026, 3, 10, 10, 0),
+                end: Some(sh(2026, 3, 10, 10, 30)),
+            },
+            HoldPeriod {
+                start: sh(2026, 3, 10, 9, 30),
+                end: Some(sh(2026, 3, 10, 10, 15)),
+            },
         ];
-        assert_eq!(c.deadline_with_holds(start, limit, &messy), Some(sh(2026, 3, 10, 12, 0)));
-        // Urgent clocks are paused by a hold at night too.
-        let night = [HoldPeriod { start: sh(2026, 3, 10, 23, 0), end: Some(sh(2026, 3, 11, 3, 0)) }];
         assert_eq!(
-            c.deadline_with_holds(sh(2026, 3, 10, 22, 0), TimeLimit::new(2, UrgentHours), &night),
+            c.deadline_with_holds(start, limit, &messy),
+            Some(sh(2026, 3, 10, 12, 0))
+        );
+        // Urgent clocks are paused by a hold at night too.
+        let night = [HoldPeriod {
+            start: sh(2026, 3, 10, 23, 0),
+            end: Some(sh(2026, 3, 11, 3, 0)),
+        }];
+        assert_eq!(
+            c.deadline_with_holds(
+                sh(2026, 3, 10, 22, 0),
+                TimeLimit::new(2, UrgentHours),
+                &night
+            ),
             Some(sh(2026, 3, 11, 4, 0))
         );
         // A hold before the start does not matter.
-        let before = [HoldPeriod { start: sh(2026, 3, 9, 9, 0), end: Some(sh(2026, 3, 9, 12, 0)) }];
-        assert_eq!(c.deadline_with_holds(start, limit, &before), Some(sh(2026, 3, 10, 11, 0)));
+        let before = [HoldPeriod {
+            start: sh(2026, 3, 9, 9, 0),
+            end: Some(sh(2026, 3, 9, 12, 0)),
+        }];
+        assert_eq!(
+            c.deadline_with_holds(start, limit, &before),
+            Some(sh(2026, 3, 10, 11, 0))
+        );
         // An open hold: no deadline until the case resumes.
-        let open = [HoldPeriod { start: sh(2026, 3, 10, 10, 0), end: None }];
+        let open = [HoldPeriod {
+            start: sh(2026, 3, 10, 10, 0),
+            end: None,
+        }];
         assert_eq!(c.deadline_with_holds(start, limit, &open), None);
         // but a hold after the deadline does not change it.
-        let late = [HoldPeriod { start: sh(2026, 3, 10, 15, 0), end: None }];
-        assert_eq!(c.deadline_with_holds(start, limit, &late), Some(sh(2026, 3, 10, 11, 0)));
+        let late = [HoldPeriod {
+            start: sh(2026, 3, 10, 15, 0),
+            end: None,
+        }];
+        assert_eq!(
+            c.deadline_with_holds(start, limit, &late),
+            Some(sh(2026, 3, 10, 11, 0))
+        );
     }
 
     #[test]
@@ -1140,7 +1276,10 @@ mod tests {
         assert_eq!(c.elapsed(from, to, UrgentHours, &[]), 66.0);
         assert_eq!(c.elapsed(from, to, NaturalDays, &[]), 2.75);
         assert_eq!(c.elapsed(to, from, WorkHours, &[]), 0.0);
-        let hold = [HoldPeriod { start: sh(2026, 3, 16, 9, 0), end: None }];
+        let hold = [HoldPeriod {
+            start: sh(2026, 3, 16, 9, 0),
+            end: None,
+        }];
         assert_eq!(c.elapsed(from, to, WorkHours, &hold), 2.0);
     }
 
@@ -1163,31 +1302,66 @@ mod tests {
             assert_eq!(s.deadline, Some(sh(2026, 3, 10, 19, 0)));
             assert!(!s.paused);
         }
-        let held = [HoldPeriod { start: sh(2026, 3, 10, 10, 0), end: None }];
+        let held = [HoldPeriod {
+            start: sh(2026, 3, 10, 10, 0),
+            end: None,
+        }];
         let s = c.status(start, limit, &held, sh(2026, 3, 11, 9, 0));
         assert!(s.paused);
         assert_eq!(s.deadline, None);
         assert_eq!(s.elapsed_seconds, 3600);
         assert_eq!(s.colour, TimerColour::Green);
         assert_eq!(TimerColour::from_fraction(f64::NAN), TimerColour::Red);
-        assert_eq!(TimerColour::with_thresholds(0.75, 0.7, 0.9), TimerColour::Yellow);
+        assert_eq!(
+            TimerColour::with_thresholds(0.75, 0.7, 0.9),
+            TimerColour::Yellow
+        );
     }
 
     #[test]
     fn calendar_config_is_checked() {
         let mut config = WorkCalendarConfig::china_2026();
-        config.weekend = vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+        config.weekend = vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ];
         config.working_hours.push(WorkPeriod::hm(11, 0, 13, 0));
         config.working_hours.push(WorkPeriod::hm(18, 0, 17, 0));
-        config.make_up_workdays.push(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
+        config
+            .make_up_workdays
+            .push(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
         let err = WorkCalendar::new(config).unwrap_err();
         let fields: Vec<&str> = err.problems.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"weekend"), "{err:?}");
-        assert!(err.problems.iter().any(|p| p.message.contains("overlaps")), "{err:?}");
-        assert!(err.problems.iter().any(|p| p.message.contains("start before it ends")), "{err:?}");
-        assert!(err.problems.iter().any(|p| p.message.contains("2026-10-01")), "{err:?}");
-        let empty = WorkCalendarConfig { working_hours: vec![], ..WorkCalendarConfig::china_2026() };
-        assert_eq!(WorkCalendar::new(empty).unwrap_err().problems[0].field, "working_hours");
+        assert!(
+            err.problems.iter().any(|p| p.message.contains("overlaps")),
+            "{err:?}"
+        );
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.message.contains("start before it ends")),
+            "{err:?}"
+        );
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.message.contains("2026-10-01")),
+            "{err:?}"
+        );
+        let empty = WorkCalendarConfig {
+            working_hours: vec![],
+            ..WorkCalendarConfig::china_2026()
+        };
+        assert_eq!(
+            WorkCalendar::new(empty).unwrap_err().problems[0].field,
+            "working_hours"
+        );
     }
 
     #[test]
@@ -1217,7 +1391,10 @@ mod tests {
 
     #[test]
     fn other_time_zones_are_honoured() {
-        let config = WorkCalendarConfig { time_zone: chrono_tz::UTC, ..WorkCalendarConfig::china_2026() };
+        let config = WorkCalendarConfig {
+            time_zone: chrono_tz::UTC,
+            ..WorkCalendarConfig::china_2026()
+        };
         let c = WorkCalendar::new(config).unwrap();
         let start = Utc.with_ymd_and_hms(2026, 3, 10, 9, 0, 0).unwrap();
         assert_eq!(
@@ -1234,7 +1411,12 @@ mod tests {
     fn time_limits_parse_and_validate() {
         assert_eq!(LimitUnit::parse("工作日").unwrap(), WorkDays);
         assert_eq!(LimitUnit::parse("urgent_hours").unwrap(), UrgentHours);
-        assert!(LimitUnit::parse("fortnights").unwrap_err().message.contains("工作时"));
+        assert!(
+            LimitUnit::parse("fortnights")
+                .unwrap_err()
+                .message
+                .contains("工作时")
+        );
         assert!(TimeLimit::new(0, WorkHours).validate().is_err());
         assert!(TimeLimit::new(87_601, WorkHours).validate().is_err());
         assert!(TimeLimit::new(4, WorkHours).validate().is_ok());
@@ -1242,13 +1424,24 @@ mod tests {
         // A limit past the horizon saturates rather than looping forever.
         let start = sh(2026, 3, 10, 9, 0);
         let huge = TimeLimit::new(u32::MAX, WorkDays);
-        assert_eq!(cal().deadline(start, huge), start + Duration::days(HORIZON_DAYS));
+        assert_eq!(
+            cal().deadline(start, huge),
+            start + Duration::days(HORIZON_DAYS)
+        );
     }
 
     #[test]
     fn matter_patterns() {
         let code = ClassCode::parse("06013").unwrap();
-        for (pattern, spec, hit) in [("*", 0, true), ("06", 2, true), ("06*", 2, true), ("060", 3, true), ("06013", 5, true), ("01", 2, false), ("06014", 5, false)] {
+        for (pattern, spec, hit) in [
+            ("*", 0, true),
+            ("06", 2, true),
+            ("06*", 2, true),
+            ("060", 3, true),
+            ("06013", 5, true),
+            ("01", 2, false),
+            ("06014", 5, false),
+        ] {
             let p = MatterPattern::parse(pattern).unwrap();
             assert_eq!(p.specificity(), spec, "{pattern}");
             assert_eq!(p.matches(&code), hit, "{pattern}");
@@ -1266,27 +1459,113 @@ mod tests {
         s.validate().unwrap();
         let code = |c: &str| ClassCode::parse(c).unwrap();
         let cases: [(&str, Option<&str>, Clock, Urgency, TimeLimit); 12] = [
-            ("01001", Some("井盖缺失"), Clock::Dispose, Urgency::Normal, TimeLimit::new(2, UrgentHours)),
-            ("01011", Some(" 井盖缺失 "), Clock::Dispose, Urgency::Urgent, TimeLimit::new(2, UrgentHours)),
-            ("01001", Some("井盖破损"), Clock::Dispose, Urgency::Normal, TimeLimit::new(3, WorkDays)),
-            ("01001", None, Clock::Dispose, Urgency::Urgent, TimeLimit::new(4, UrgentHours)),
-            ("06013", Some("破损面积大于25平方厘米"), Clock::Dispose, Urgency::Normal, TimeLimit::new(4, WorkHours)),
-            ("01037", Some("连续3盏及以上不亮"), Clock::Dispose, Urgency::Normal, TimeLimit::new(1, WorkDays)),
-            ("06029", Some("露天烧烤"), Clock::Dispose, Urgency::Normal, TimeLimit::new(2, UrgentHours)),
-            ("06029", Some("露天烧烤"), Clock::Verify, Urgency::Normal, TimeLimit::new(30, WorkMinutes)),
-            ("06013", None, Clock::Check, Urgency::Urgent, TimeLimit::new(30, WorkMinutes)),
-            ("06013", None, Clock::RegisterDispatch, Urgency::Urgent, TimeLimit::new(10, UrgentMinutes)),
-            ("06013", None, Clock::RegisterDispatch, Urgency::Normal, TimeLimit::new(30, WorkMinutes)),
-            ("99001", None, Clock::Dispose, Urgency::Normal, TimeLimit::new(3, WorkDays)),
+            (
+                "01001",
+                Some("井盖缺失"),
+                Clock::Dispose,
+                Urgency::Normal,
+                TimeLimit::new(2, UrgentHours),
+            ),
+            (
+                "01011",
+                Some(" 井盖缺失 "),
+                Clock::Dispose,
+                Urgency::Urgent,
+                TimeLimit::new(2, UrgentHours),
+            ),
+            (
+                "01001",
+                Some("井盖破损"),
+                Clock::Dispose,
+                Urgency::Normal,
+                TimeLimit::new(3, WorkDays),
+            ),
+            (
+                "01001",
+                None,
+                Clock::Dispose,
+                Urgency::Urgent,
+                TimeLimit::new(4, UrgentHours),
+            ),
+            (
+                "06013",
+                Some("破损面积大于25平方厘米"),
+                Clock::Dispose,
+                Urgency::Normal,
+                TimeLimit::new(4, WorkHours),
+            ),
+            (
+                "01037",
+                Some("连续3盏及以上不亮"),
+                Clock::Dispose,
+                Urgency::Normal,
+                TimeLimit::new(1, WorkDays),
+            ),
+            (
+                "06029",
+                Some("露天烧烤"),
+                Clock::Dispose,
+                Urgency::Normal,
+                TimeLimit::new(2, UrgentHours),
+            ),
+            (
+                "06029",
+                Some("露天烧烤"),
+                Clock::Verify,
+                Urgency::Normal,
+                TimeLimit::new(30, WorkMinutes),
+            ),
+            (
+                "06013",
+                None,
+                Clock::Check,
+                Urgency::Urgent,
+                TimeLimit::new(30, WorkMinutes),
+            ),
+            (
+                "06013",
+                None,
+                Clock::RegisterDispatch,
+                Urgency::Urgent,
+                TimeLimit::new(10, UrgentMinutes),
+            ),
+            (
+                "06013",
+                None,
+                Clock::RegisterDispatch,
+                Urgency::Normal,
+                TimeLimit::new(30, WorkMinutes),
+            ),
+            (
+                "99001",
+                None,
+                Clock::Dispose,
+                Urgency::Normal,
+                TimeLimit::new(3, WorkDays),
+            ),
         ];
         for (matter, condition, clock, urgency, want) in cases {
             let rule = s.lookup(&code(matter), condition, clock, urgency).unwrap();
-            assert_eq!(rule.limit, want, "{matter} {condition:?} {clock:?} {urgency:?}");
+            assert_eq!(
+                rule.limit, want,
+                "{matter} {condition:?} {clock:?} {urgency:?}"
+            );
         }
-        let bbq = s.lookup(&code("06029"), Some("露天烧烤"), Clock::Dispose, Urgency::Normal).unwrap();
+        let bbq = s
+            .lookup(
+                &code("06029"),
+                Some("露天烧烤"),
+                Clock::Dispose,
+                Urgency::Normal,
+            )
+            .unwrap();
         assert_eq!(bbq.on_site, Some(TimeLimit::new(1, UrgentHours)));
         // All 井盖异常 matters got the missing-cover rule.
-        let covers = s.rules.iter().filter(|r| r.condition.as_deref() == Some("井盖缺失")).count();
+        let covers = s
+            .rules
+            .iter()
+            .filter(|r| r.condition.as_deref() == Some("井盖缺失"))
+            .count();
         assert!(covers >= 20, "{covers}");
     }
 
@@ -1302,20 +1581,57 @@ mod tests {
         ]});
         let s: LimitStandard = serde_json::from_value(json).unwrap();
         let v = |m: &str, c: Option<&str>, u| {
-            s.lookup(&ClassCode::parse(m).unwrap(), c, Clock::Dispose, u).map(|r| r.limit.value)
+            s.lookup(&ClassCode::parse(m).unwrap(), c, Clock::Dispose, u)
+                .map(|r| r.limit.value)
         };
         assert_eq!(v("07001", None, Urgency::Normal), Some(5));
         assert_eq!(v("06001", None, Urgency::Normal), Some(4));
         assert_eq!(v("06001", None, Urgency::Urgent), Some(3));
-        assert_eq!(v("06001", Some("大"), Urgency::Urgent), Some(2), "a condition beats an urgency");
-        assert_eq!(v("06013", Some("大"), Urgency::Urgent), Some(1), "a longer pattern beats both; first row wins ties");
-        assert_eq!(s.lookup(&ClassCode::parse("06001").unwrap(), None, Clock::Verify, Urgency::Normal), None);
+        assert_eq!(
+            v("06001", Some("大"), Urgency::Urgent),
+            Some(2),
+            "a condition beats an urgency"
+        );
+        assert_eq!(
+            v("06013", Some("大"), Urgency::Urgent),
+            Some(1),
+            "a longer pattern beats both; first row wins ties"
+        );
+        assert_eq!(
+            s.lookup(
+                &ClassCode::parse("06001").unwrap(),
+                None,
+                Clock::Verify,
+                Urgency::Normal
+            ),
+            None
+        );
         let err = s.validate().unwrap_err();
-        assert!(err.problems.iter().any(|p| p.message.contains("verify")), "{err:?}");
-        assert!(!err.problems.iter().any(|p| p.message.contains("the dispose")), "{err:?}");
+        assert!(
+            err.problems.iter().any(|p| p.message.contains("verify")),
+            "{err:?}"
+        );
+        assert!(
+            !err.problems
+                .iter()
+                .any(|p| p.message.contains("the dispose")),
+            "{err:?}"
+        );
         let bad = serde_json::json!({"rules": [{"matter": "x", "clock": "dispose", "limit": {"value": 1, "unit": "work_days"}}]});
         assert!(serde_json::from_value::<LimitStandard>(bad).is_err());
-        let zero = LimitStandard { rules: vec![LimitRule::any(Clock::Dispose, None, TimeLimit::new(0, WorkDays))] };
-        assert!(zero.validate().unwrap_err().problems.iter().any(|p| p.field == "rules[0].limit.value"));
+        let zero = LimitStandard {
+            rules: vec![LimitRule::any(
+                Clock::Dispose,
+                None,
+                TimeLimit::new(0, WorkDays),
+            )],
+        };
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .problems
+                .iter()
+                .any(|p| p.field == "rules[0].limit.value")
+        );
     }
 }

@@ -275,7 +275,9 @@ mod tests {
             "sequence"
         );
         assert_eq!(
-            CaseNumber::new("Y1", date(2026, 1, 1), 1).unwrap_err().field,
+            CaseNumber::new("Y1", date(2026, 1, 1), 1)
+                .unwrap_err()
+                .field,
             "prefix"
         );
         assert!(serde_json::from_str::<CaseNumber>("\"nope\"").is_err());
@@ -288,6 +290,28 @@ mod tests {
         assert_eq!(n.as_str(), "YT20260315000007");
         let n = CaseNumber::for_instant("YT", at, chrono_tz::UTC, 7).unwrap();
         assert_eq!(n.as_str(), "YT20260314000007");
+    }
+
+    #[test]
+    fn api_schemas_generate() {
+        use utoipa::PartialSchema;
+        let schemas = [
+            workflow::ActionRequest::schema(),
+            workflow::Transition::schema(),
+            workflow::Refusal::schema(),
+            workflow::WorkflowRules::schema(),
+            calendar::WorkCalendarConfig::schema(),
+            calendar::LimitStandard::schema(),
+            calendar::TimerStatus::schema(),
+            evaluation::EvaluationConfig::schema(),
+            evaluation::DepartmentScore::schema(),
+            evaluation::StatRow::schema(),
+            CaseNumber::schema(),
+        ];
+        for s in schemas {
+            let json = serde_json::to_string(&s).unwrap();
+            assert!(json.len() > 10, "{json}");
+        }
     }
 
     #[test]

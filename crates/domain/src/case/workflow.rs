@@ -639,9 +639,13 @@ pub enum CaseAction {
     /// 受理: the clerk takes the report in without asking for verification.
     Receive,
     /// 派核实: the clerk sends an inspector (or any inspector, `None`) to verify.
-    RequestVerify { inspector: Option<i64> },
+    RequestVerify {
+        inspector: Option<i64>,
+    },
     /// 核实: the inspector answers whether the problem exists.
-    Verify { confirmed: bool },
+    Verify {
+        confirmed: bool,
+    },
     /// 立案
     Register,
     /// 作废
@@ -659,9 +663,13 @@ pub enum CaseAction {
     ApproveReturn,
     RejectReturn,
     /// 申请延期 by `extra` more time.
-    RequestExtension { extra: TimeLimit },
+    RequestExtension {
+        extra: TimeLimit,
+    },
     /// 批准延期, granting the requested time or `extra` instead.
-    ApproveExtension { extra: Option<TimeLimit> },
+    ApproveExtension {
+        extra: Option<TimeLimit>,
+    },
     RejectExtension,
     /// 挂账: pause the clock.
     Hang,
@@ -672,17 +680,23 @@ pub enum CaseAction {
     /// 处置反馈: the department reports the problem fixed.
     Feedback,
     /// 派核查
-    RequestCheck { inspector: Option<i64> },
+    RequestCheck {
+        inspector: Option<i64>,
+    },
     CheckPass,
     /// 返工: the check failed; back to the department.
     CheckFail,
     /// 结案 after a passed check; normal or overdue is decided by the clock.
     Close,
     /// 错误结案 or 特殊结案 before the loop is complete (`kind` must be one of those).
-    SpecialClose { kind: CloseKind },
+    SpecialClose {
+        kind: CloseKind,
+    },
     /// 申诉 against a timeout.
     Appeal,
-    DecideAppeal { upheld: bool },
+    DecideAppeal {
+        upheld: bool,
+    },
     /// 自处理: a department closes a problem it found and fixed itself.
     SelfHandle,
 }
@@ -820,7 +834,9 @@ pub enum RefusalReason {
 
 /// A refused action: the case's state, what was wrong, and what the actor
 /// may do instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, thiserror::Error,
+)]
 #[error("{action} refused for a case in state {state}: {message}")]
 pub struct Refusal {
     pub action: CaseActionKind,
@@ -903,7 +919,9 @@ impl Default for WorkflowRules {
             ]
             .into_iter()
             .collect(),
-            system_actions: [A::Supervise, A::Register, A::Dispatch].into_iter().collect(),
+            system_actions: [A::Supervise, A::Register, A::Dispatch]
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -926,11 +944,8 @@ enum Party {
 }
 
 /// Positions that act for a command center, never for a handling department.
-const CENTER_POSITIONS: [Position; 3] = [
-    Position::Clerk,
-    Position::ShiftLeader,
-    Position::Dispatcher,
-];
+const CENTER_POSITIONS: [Position; 3] =
+    [Position::Clerk, Position::ShiftLeader, Position::Dispatcher];
 
 fn party(kind: CaseActionKind, state: CaseState) -> Party {
     use CaseActionKind as A;
@@ -1030,7 +1045,11 @@ type Check = Result<Option<Position>, (RefusalReason, String)>;
 impl WorkflowRules {
     /// The actions `actor` may take on `case` now, in [`CaseActionKind::ALL`]
     /// order: exactly the buttons to show.
-    pub fn allowed_actions(&self, case: &CaseSnapshot, actor: &ActorContext) -> Vec<CaseActionKind> {
+    pub fn allowed_actions(
+        &self,
+        case: &CaseSnapshot,
+        actor: &ActorContext,
+    ) -> Vec<CaseActionKind> {
         CaseActionKind::ALL
             .into_iter()
             .filter(|k| self.check(case, actor, *k).is_ok())
@@ -1186,7 +1205,9 @@ impl WorkflowRules {
                 A::Supervise if !case.overdue => {
                     wrong("the system supervises overdue cases only".into())
                 }
-                A::Register | A::Dispatch if !(case.auto_dispatch && case.source.is_automatic()) => {
+                A::Register | A::Dispatch
+                    if !(case.auto_dispatch && case.source.is_automatic()) =>
+                {
                     Err((
                         RefusalReason::NotPermitted,
                         format!(
@@ -1267,10 +1288,10 @@ impl WorkflowRules {
                 ))
             }
             Party::Supervisor
-                if !actor.in_department(&case.center_department)
-                    && !actor
+                if !(actor.in_department(&case.center_department)
+                    || actor
                         .command_center_tier
-                        .is_some_and(|t| t < case.center_tier) =>
+                        .is_some_and(|t| t < case.center_tier)) =>
             {
                 not_holder(format!(
                     "only leaders of {} or of a higher-tier command center may supervise",
@@ -1364,18 +1385,24 @@ fn apply(
             );
         }
         CaseAction::RequestExtension { extra } => {
-            extra
-                .validate()
-                .map_err(|e| (RefusalReason::BadRequest, format!("extension {}", e.message)))?;
+            extra.validate().map_err(|e| {
+                (
+                    RefusalReason::BadRequest,
+                    format!("extension {}", e.message),
+                )
+            })?;
             next.extension_pending = Some(*extra);
         }
         CaseAction::ApproveExtension { extra } => {
             let Some(granted) = extra.or(case.extension_pending) else {
                 return bad("no extension time was requested or granted".into());
             };
-            granted
-                .validate()
-                .map_err(|e| (RefusalReason::BadRequest, format!("extension {}", e.message)))?;
+            granted.validate().map_err(|e| {
+                (
+                    RefusalReason::BadRequest,
+                    format!("extension {}", e.message),
+                )
+            })?;
             next.extension_pending = None;
             next.extension_count += 1;
             timers.push(TimerEffect::Extend {
@@ -1569,16 +1596,32 @@ mod tests {
         c
     }
 
-    fn act(case: &CaseSnapshot, actor: &ActorContext, action: CaseAction) -> Result<Transition, Refusal> {
+    fn act(
+        case: &CaseSnapshot,
+        actor: &ActorContext,
+        action: CaseAction,
+    ) -> Result<Transition, Refusal> {
         transition(case, actor, &ActionRequest::new(action), now())
     }
 
-    fn act_with(case: &CaseSnapshot, actor: &ActorContext, action: CaseAction) -> Result<Transition, Refusal> {
-        transition(case, actor, &ActionRequest::new(action).with_opinion("理由"), now())
+    fn act_with(
+        case: &CaseSnapshot,
+        actor: &ActorContext,
+        action: CaseAction,
+    ) -> Result<Transition, Refusal> {
+        transition(
+            case,
+            actor,
+            &ActionRequest::new(action).with_opinion("理由"),
+            now(),
+        )
     }
 
     fn dispatch_to(dept: &str) -> CaseAction {
-        CaseAction::Dispatch { department: dept.into(), user: None }
+        CaseAction::Dispatch {
+            department: dept.into(),
+            user: None,
+        }
     }
 
     #[test]
@@ -1586,26 +1629,145 @@ mod tests {
         use TimerEffect::*;
         let mut c = reported();
         let steps: Vec<(ActorContext, CaseAction, CaseState, &str, Vec<TimerEffect>)> = vec![
-            (clerk(), CaseAction::RequestVerify { inspector: Some(4) }, S::AwaitingVerification, CENTER, vec![Start { clock: Clock::Verify }]),
-            (inspector(), CaseAction::Verify { confirmed: true }, S::AwaitingRegistration, CENTER, vec![Stop { clock: Clock::Verify }, Start { clock: Clock::RegisterDispatch }]),
-            (shift_leader(), CaseAction::Register, S::Registered, CENTER, vec![]),
-            (dispatcher(), dispatch_to(CGJ), S::Dispatched, CGJ, vec![Stop { clock: Clock::RegisterDispatch }, Start { clock: Clock::Dispose }]),
+            (
+                clerk(),
+                CaseAction::RequestVerify { inspector: Some(4) },
+                S::AwaitingVerification,
+                CENTER,
+                vec![Start {
+                    clock: Clock::Verify,
+                }],
+            ),
+            (
+                inspector(),
+                CaseAction::Verify { confirmed: true },
+                S::AwaitingRegistration,
+                CENTER,
+                vec![
+                    Stop {
+                        clock: Clock::Verify,
+                    },
+                    Start {
+                        clock: Clock::RegisterDispatch,
+                    },
+                ],
+            ),
+            (
+                shift_leader(),
+                CaseAction::Register,
+                S::Registered,
+                CENTER,
+                vec![],
+            ),
+            (
+                dispatcher(),
+                dispatch_to(CGJ),
+                S::Dispatched,
+                CGJ,
+                vec![
+                    Stop {
+                        clock: Clock::RegisterDispatch,
+                    },
+                    Start {
+                        clock: Clock::Dispose,
+                    },
+                ],
+            ),
             (handler(), CaseAction::Accept, S::Handling, CGJ, vec![]),
-            (handler(), CaseAction::RequestExtension { extra: TimeLimit::new(1, LimitUnit::WorkDays) }, S::Handling, CGJ, vec![]),
-            (dispatcher(), CaseAction::ApproveExtension { extra: None }, S::Handling, CGJ, vec![Extend { clock: Clock::Dispose, by: TimeLimit::new(1, LimitUnit::WorkDays) }]),
-            (handler(), CaseAction::Feedback, S::FeedbackGiven, CENTER, vec![Stop { clock: Clock::Dispose }]),
-            (clerk(), CaseAction::RequestCheck { inspector: Some(4) }, S::AwaitingCheck, CENTER, vec![Start { clock: Clock::Check }]),
-            (inspector(), CaseAction::CheckFail, S::Handling, CGJ, vec![Stop { clock: Clock::Check }, Start { clock: Clock::Dispose }]),
-            (handler(), CaseAction::Feedback, S::FeedbackGiven, CENTER, vec![Stop { clock: Clock::Dispose }]),
-            (clerk(), CaseAction::RequestCheck { inspector: None }, S::AwaitingCheck, CENTER, vec![Start { clock: Clock::Check }]),
-            (other_inspector(), CaseAction::CheckPass, S::CheckPassed, CENTER, vec![Stop { clock: Clock::Check }]),
+            (
+                handler(),
+                CaseAction::RequestExtension {
+                    extra: TimeLimit::new(1, LimitUnit::WorkDays),
+                },
+                S::Handling,
+                CGJ,
+                vec![],
+            ),
+            (
+                dispatcher(),
+                CaseAction::ApproveExtension { extra: None },
+                S::Handling,
+                CGJ,
+                vec![Extend {
+                    clock: Clock::Dispose,
+                    by: TimeLimit::new(1, LimitUnit::WorkDays),
+                }],
+            ),
+            (
+                handler(),
+                CaseAction::Feedback,
+                S::FeedbackGiven,
+                CENTER,
+                vec![Stop {
+                    clock: Clock::Dispose,
+                }],
+            ),
+            (
+                clerk(),
+                CaseAction::RequestCheck { inspector: Some(4) },
+                S::AwaitingCheck,
+                CENTER,
+                vec![Start {
+                    clock: Clock::Check,
+                }],
+            ),
+            (
+                inspector(),
+                CaseAction::CheckFail,
+                S::Handling,
+                CGJ,
+                vec![
+                    Stop {
+                        clock: Clock::Check,
+                    },
+                    Start {
+                        clock: Clock::Dispose,
+                    },
+                ],
+            ),
+            (
+                handler(),
+                CaseAction::Feedback,
+                S::FeedbackGiven,
+                CENTER,
+                vec![Stop {
+                    clock: Clock::Dispose,
+                }],
+            ),
+            (
+                clerk(),
+                CaseAction::RequestCheck { inspector: None },
+                S::AwaitingCheck,
+                CENTER,
+                vec![Start {
+                    clock: Clock::Check,
+                }],
+            ),
+            (
+                other_inspector(),
+                CaseAction::CheckPass,
+                S::CheckPassed,
+                CENTER,
+                vec![Stop {
+                    clock: Clock::Check,
+                }],
+            ),
             (dispatcher(), CaseAction::Close, S::Closed, CENTER, vec![]),
         ];
         for (actor, action, state, holder, timers) in steps {
             let kind = action.kind();
-            assert!(allowed_actions(&c, &actor).contains(&kind), "{kind} should be offered in {}", c.state);
-            let t = transition(&c, &actor, &ActionRequest::new(action).with_opinion("意见"), now())
-                .unwrap_or_else(|r| panic!("{kind}: {r}"));
+            assert!(
+                allowed_actions(&c, &actor).contains(&kind),
+                "{kind} should be offered in {}",
+                c.state
+            );
+            let t = transition(
+                &c,
+                &actor,
+                &ActionRequest::new(action).with_opinion("意见"),
+                now(),
+            )
+            .unwrap_or_else(|r| panic!("{kind}: {r}"));
             assert_eq!(t.new_state(), state, "{kind}");
             assert_eq!(t.new_holder().department, holder, "{kind}");
             assert_eq!(t.timers, timers, "{kind}");
@@ -1633,35 +1795,165 @@ mod tests {
         let mut overdue_closed = case_in(S::Closed);
         overdue_closed.overdue = true;
         let cases: Vec<(&str, CaseSnapshot, ActorContext, Vec<K>)> = vec![
-            ("clerk, new report", reported(), clerk(), vec![K::Receive, K::RequestVerify, K::Cancel]),
-            ("shift leader, new report", reported(), shift_leader(), vec![K::Cancel, K::Hang]),
-            ("dispatcher, new report", reported(), dispatcher(), vec![K::Hang]),
+            (
+                "clerk, new report",
+                reported(),
+                clerk(),
+                vec![K::Receive, K::RequestVerify, K::Cancel],
+            ),
+            (
+                "shift leader, new report",
+                reported(),
+                shift_leader(),
+                vec![K::Cancel, K::Hang],
+            ),
+            (
+                "dispatcher, new report",
+                reported(),
+                dispatcher(),
+                vec![K::Hang],
+            ),
             ("handler, new report", reported(), handler(), vec![]),
             ("admin, new report", reported(), admin(), vec![]),
-            ("leader, new report", reported(), leader(), vec![K::Supervise]),
-            ("inspector, verify task", case_in(S::AwaitingVerification), inspector(), vec![K::Verify]),
-            ("other inspector, verify task", case_in(S::AwaitingVerification), other_inspector(), vec![]),
-            ("shift leader, to register", case_in(S::AwaitingRegistration), shift_leader(), vec![K::Register, K::Cancel, K::Return, K::Hang]),
-            ("clerk, to register", case_in(S::AwaitingRegistration), clerk(), vec![K::RequestVerify, K::Cancel]),
-            ("dispatcher, registered", case_in(S::Registered), dispatcher(), vec![K::Dispatch, K::Return, K::Hang]),
-            ("shift leader, registered", case_in(S::Registered), shift_leader(), vec![K::Return, K::Hang, K::SpecialClose]),
-            ("handler, dispatched", case_in(S::Dispatched), handler(), vec![K::Accept, K::Return, K::RequestExtension]),
-            ("wrong department, dispatched", case_in(S::Dispatched), other_handler(), vec![]),
-            ("handler, handling", case_in(S::Handling), handler(), vec![K::Return, K::RequestExtension, K::Feedback]),
-            ("dispatcher, handling", case_in(S::Handling), dispatcher(), vec![K::Hang]),
-            ("dispatcher, extension asked", extension.clone(), dispatcher(), vec![K::ApproveExtension, K::RejectExtension, K::Hang]),
-            ("handler, extension asked", extension, handler(), vec![K::Return, K::Feedback]),
-            ("dispatcher, on hold", held.clone(), dispatcher(), vec![K::Resume]),
+            (
+                "leader, new report",
+                reported(),
+                leader(),
+                vec![K::Supervise],
+            ),
+            (
+                "inspector, verify task",
+                case_in(S::AwaitingVerification),
+                inspector(),
+                vec![K::Verify],
+            ),
+            (
+                "other inspector, verify task",
+                case_in(S::AwaitingVerification),
+                other_inspector(),
+                vec![],
+            ),
+            (
+                "shift leader, to register",
+                case_in(S::AwaitingRegistration),
+                shift_leader(),
+                vec![K::Register, K::Cancel, K::Return, K::Hang],
+            ),
+            (
+                "clerk, to register",
+                case_in(S::AwaitingRegistration),
+                clerk(),
+                vec![K::RequestVerify, K::Cancel],
+            ),
+            (
+                "dispatcher, registered",
+                case_in(S::Registered),
+                dispatcher(),
+                vec![K::Dispatch, K::Return, K::Hang],
+            ),
+            (
+                "shift leader, registered",
+                case_in(S::Registered),
+                shift_leader(),
+                vec![K::Return, K::Hang, K::SpecialClose],
+            ),
+            (
+                "handler, dispatched",
+                case_in(S::Dispatched),
+                handler(),
+                vec![K::Accept, K::Return, K::RequestExtension],
+            ),
+            (
+                "wrong department, dispatched",
+                case_in(S::Dispatched),
+                other_handler(),
+                vec![],
+            ),
+            (
+                "handler, handling",
+                case_in(S::Handling),
+                handler(),
+                vec![K::Return, K::RequestExtension, K::Feedback],
+            ),
+            (
+                "dispatcher, handling",
+                case_in(S::Handling),
+                dispatcher(),
+                vec![K::Hang],
+            ),
+            (
+                "dispatcher, extension asked",
+                extension.clone(),
+                dispatcher(),
+                vec![K::ApproveExtension, K::RejectExtension, K::Hang],
+            ),
+            (
+                "handler, extension asked",
+                extension,
+                handler(),
+                vec![K::Return, K::Feedback],
+            ),
+            (
+                "dispatcher, on hold",
+                held.clone(),
+                dispatcher(),
+                vec![K::Resume],
+            ),
             ("handler, on hold", held, handler(), vec![]),
-            ("dispatcher, return asked", case_in(S::ReturnRequested), dispatcher(), vec![K::ApproveReturn, K::RejectReturn, K::Hang]),
-            ("clerk, feedback given", case_in(S::FeedbackGiven), clerk(), vec![K::RequestCheck]),
-            ("inspector, check task", case_in(S::AwaitingCheck), inspector(), vec![K::CheckPass, K::CheckFail]),
-            ("dispatcher, check passed", case_in(S::CheckPassed), dispatcher(), vec![K::Hang, K::Close]),
-            ("shift leader, check passed", case_in(S::CheckPassed), shift_leader(), vec![K::Hang, K::Close, K::SpecialClose]),
-            ("handler, closed overdue", overdue_closed.clone(), handler(), vec![K::Appeal]),
-            ("other handler, closed overdue", overdue_closed, other_handler(), vec![]),
-            ("shift leader, cancelled", case_in(S::Cancelled), shift_leader(), vec![]),
-            ("system, new report", reported(), ActorContext::system(), vec![]),
+            (
+                "dispatcher, return asked",
+                case_in(S::ReturnRequested),
+                dispatcher(),
+                vec![K::ApproveReturn, K::RejectReturn, K::Hang],
+            ),
+            (
+                "clerk, feedback given",
+                case_in(S::FeedbackGiven),
+                clerk(),
+                vec![K::RequestCheck],
+            ),
+            (
+                "inspector, check task",
+                case_in(S::AwaitingCheck),
+                inspector(),
+                vec![K::CheckPass, K::CheckFail],
+            ),
+            (
+                "dispatcher, check passed",
+                case_in(S::CheckPassed),
+                dispatcher(),
+                vec![K::Hang, K::Close],
+            ),
+            (
+                "shift leader, check passed",
+                case_in(S::CheckPassed),
+                shift_leader(),
+                vec![K::Hang, K::Close, K::SpecialClose],
+            ),
+            (
+                "handler, closed overdue",
+                overdue_closed.clone(),
+                handler(),
+                vec![K::Appeal],
+            ),
+            (
+                "other handler, closed overdue",
+                overdue_closed,
+                other_handler(),
+                vec![],
+            ),
+            (
+                "shift leader, cancelled",
+                case_in(S::Cancelled),
+                shift_leader(),
+                vec![],
+            ),
+            (
+                "system, new report",
+                reported(),
+                ActorContext::system(),
+                vec![],
+            ),
         ];
         for (what, case, actor, want) in cases {
             assert_eq!(allowed_actions(&case, &actor), want, "{what}");
@@ -1671,26 +1963,155 @@ mod tests {
     #[test]
     fn refusals_say_why_and_what_is_allowed() {
         let refusals: Vec<(&str, CaseSnapshot, ActorContext, CaseAction, RefusalReason)> = vec![
-            ("dispatch before registration", case_in(S::AwaitingRegistration), dispatcher(), dispatch_to(CGJ), RefusalReason::WrongState),
-            ("clerk dispatches", case_in(S::Registered), clerk(), dispatch_to(CGJ), RefusalReason::NotPermitted),
-            ("admin registers", case_in(S::AwaitingRegistration), admin(), CaseAction::Register, RefusalReason::NotPermitted),
-            ("leader closes", case_in(S::CheckPassed), leader(), CaseAction::Close, RefusalReason::NotPermitted),
-            ("dispatcher of another center", case_in(S::Registered), ActorContext::user(30, vec![Position::Dispatcher], "YJ-CENTER", Some(Tier::District)), dispatch_to(CGJ), RefusalReason::NotHolder),
-            ("handler of another department accepts", case_in(S::Dispatched), other_handler(), CaseAction::Accept, RefusalReason::NotHolder),
-            ("other inspector verifies", case_in(S::AwaitingVerification), other_inspector(), CaseAction::Verify { confirmed: true }, RefusalReason::NotHolder),
-            ("street leader supervises a district case", case_in(S::Handling), street_leader(), CaseAction::Supervise, RefusalReason::NotHolder),
-            ("handler feeds back before accepting", case_in(S::Dispatched), handler(), CaseAction::Feedback, RefusalReason::WrongState),
-            ("register a report not yet received", reported(), shift_leader(), CaseAction::Register, RefusalReason::WrongState),
-            ("close a cancelled case", case_in(S::Cancelled), dispatcher(), CaseAction::Close, RefusalReason::WrongState),
-            ("appeal without a timeout", case_in(S::Handling), handler(), CaseAction::Appeal, RefusalReason::WrongState),
-            ("self-handle a public report", reported(), handler(), CaseAction::SelfHandle, RefusalReason::WrongState),
-            ("approve an extension never asked", case_in(S::Handling), dispatcher(), CaseAction::ApproveExtension { extra: None }, RefusalReason::WrongState),
-            ("dispatch to nobody", case_in(S::Registered), dispatcher(), dispatch_to("  "), RefusalReason::BadRequest),
-            ("special close as normal", case_in(S::Handling), shift_leader(), CaseAction::SpecialClose { kind: CloseKind::Normal }, RefusalReason::BadRequest),
-            ("extension of zero", case_in(S::Handling), handler(), CaseAction::RequestExtension { extra: TimeLimit::new(0, LimitUnit::WorkDays) }, RefusalReason::BadRequest),
-            ("system registers a public report", case_in(S::AwaitingRegistration), ActorContext::system(), CaseAction::Register, RefusalReason::NotPermitted),
-            ("system closes", case_in(S::CheckPassed), ActorContext::system(), CaseAction::Close, RefusalReason::NotPermitted),
-            ("system supervises a case in time", case_in(S::Handling), ActorContext::system(), CaseAction::Supervise, RefusalReason::WrongState),
+            (
+                "dispatch before registration",
+                case_in(S::AwaitingRegistration),
+                dispatcher(),
+                dispatch_to(CGJ),
+                RefusalReason::WrongState,
+            ),
+            (
+                "clerk dispatches",
+                case_in(S::Registered),
+                clerk(),
+                dispatch_to(CGJ),
+                RefusalReason::NotPermitted,
+            ),
+            (
+                "admin registers",
+                case_in(S::AwaitingRegistration),
+                admin(),
+                CaseAction::Register,
+                RefusalReason::NotPermitted,
+            ),
+            (
+                "leader closes",
+                case_in(S::CheckPassed),
+                leader(),
+                CaseAction::Close,
+                RefusalReason::NotPermitted,
+            ),
+            (
+                "dispatcher of another center",
+                case_in(S::Registered),
+                ActorContext::user(
+                    30,
+                    vec![Position::Dispatcher],
+                    "YJ-CENTER",
+                    Some(Tier::District),
+                ),
+                dispatch_to(CGJ),
+                RefusalReason::NotHolder,
+            ),
+            (
+                "handler of another department accepts",
+                case_in(S::Dispatched),
+                other_handler(),
+                CaseAction::Accept,
+                RefusalReason::NotHolder,
+            ),
+            (
+                "other inspector verifies",
+                case_in(S::AwaitingVerification),
+                other_inspector(),
+                CaseAction::Verify { confirmed: true },
+                RefusalReason::NotHolder,
+            ),
+            (
+                "street leader supervises a district case",
+                case_in(S::Handling),
+                street_leader(),
+                CaseAction::Supervise,
+                RefusalReason::NotHolder,
+            ),
+            (
+                "handler feeds back before accepting",
+                case_in(S::Dispatched),
+                handler(),
+                CaseAction::Feedback,
+                RefusalReason::WrongState,
+            ),
+            (
+                "register a report not yet received",
+                reported(),
+                shift_leader(),
+                CaseAction::Register,
+                RefusalReason::WrongState,
+            ),
+            (
+                "close a cancelled case",
+                case_in(S::Cancelled),
+                dispatcher(),
+                CaseAction::Close,
+                RefusalReason::WrongState,
+            ),
+            (
+                "appeal without a timeout",
+                case_in(S::Handling),
+                handler(),
+                CaseAction::Appeal,
+                RefusalReason::WrongState,
+            ),
+            (
+                "self-handle a public report",
+                reported(),
+                handler(),
+                CaseAction::SelfHandle,
+                RefusalReason::WrongState,
+            ),
+            (
+                "approve an extension never asked",
+                case_in(S::Handling),
+                dispatcher(),
+                CaseAction::ApproveExtension { extra: None },
+                RefusalReason::WrongState,
+            ),
+            (
+                "dispatch to nobody",
+                case_in(S::Registered),
+                dispatcher(),
+                dispatch_to("  "),
+                RefusalReason::BadRequest,
+            ),
+            (
+                "special close as normal",
+                case_in(S::Handling),
+                shift_leader(),
+                CaseAction::SpecialClose {
+                    kind: CloseKind::Normal,
+                },
+                RefusalReason::BadRequest,
+            ),
+            (
+                "extension of zero",
+                case_in(S::Handling),
+                handler(),
+                CaseAction::RequestExtension {
+                    extra: TimeLimit::new(0, LimitUnit::WorkDays),
+                },
+                RefusalReason::BadRequest,
+            ),
+            (
+                "system registers a public report",
+                case_in(S::AwaitingRegistration),
+                ActorContext::system(),
+                CaseAction::Register,
+                RefusalReason::NotPermitted,
+            ),
+            (
+                "system closes",
+                case_in(S::CheckPassed),
+                ActorContext::system(),
+                CaseAction::Close,
+                RefusalReason::NotPermitted,
+            ),
+            (
+                "system supervises a case in time",
+                case_in(S::Handling),
+                ActorContext::system(),
+                CaseAction::Supervise,
+                RefusalReason::WrongState,
+            ),
         ];
         for (what, case, actor, action, reason) in refusals {
             let kind = action.kind();
@@ -1699,12 +2120,20 @@ mod tests {
             assert_eq!(r.action, kind);
             assert_eq!(r.state, case.state);
             assert_eq!(r.allowed, allowed_actions(&case, &actor), "{what}");
-            assert!(!r.allowed.contains(&kind) || reason == RefusalReason::BadRequest, "{what}");
+            assert!(
+                !r.allowed.contains(&kind) || reason == RefusalReason::BadRequest,
+                "{what}"
+            );
             assert!(r.to_string().contains(kind.as_str()), "{what}: {r}");
         }
         let r = act(&case_in(S::Registered), &clerk(), dispatch_to(CGJ)).unwrap_err();
         assert!(r.message.contains("派遣员"), "{}", r.message);
-        let r = act(&case_in(S::Dispatched), &other_handler(), CaseAction::Accept).unwrap_err();
+        let r = act(
+            &case_in(S::Dispatched),
+            &other_handler(),
+            CaseAction::Accept,
+        )
+        .unwrap_err();
         assert!(r.message.contains(CGJ), "{}", r.message);
     }
 
@@ -1713,14 +2142,58 @@ mod tests {
         let cases: Vec<(CaseSnapshot, ActorContext, CaseAction)> = vec![
             (case_in(S::Handling), handler(), CaseAction::Return),
             (reported(), clerk(), CaseAction::Cancel),
-            (case_in(S::AwaitingCheck), inspector(), CaseAction::CheckFail),
-            ({ let mut c = case_in(S::Handling); c.extension_pending = Some(TimeLimit::new(1, LimitUnit::WorkDays)); c }, dispatcher(), CaseAction::RejectExtension),
-            ({ let mut c = case_in(S::Handling); c.overdue = true; c }, handler(), CaseAction::Appeal),
+            (
+                case_in(S::AwaitingCheck),
+                inspector(),
+                CaseAction::CheckFail,
+            ),
+            (
+                {
+                    let mut c = case_in(S::Handling);
+                    c.extension_pending = Some(TimeLimit::new(1, LimitUnit::WorkDays));
+                    c
+                },
+                dispatcher(),
+                CaseAction::RejectExtension,
+            ),
+            (
+                {
+                    let mut c = case_in(S::Handling);
+                    c.overdue = true;
+                    c
+                },
+                handler(),
+                CaseAction::Appeal,
+            ),
             (case_in(S::Handling), dispatcher(), CaseAction::Hang),
-            ({ let mut c = case_in(S::Handling); c.on_hold = true; c }, shift_leader(), CaseAction::Resume),
-            (case_in(S::Handling), handler(), CaseAction::RequestExtension { extra: TimeLimit::new(1, LimitUnit::WorkDays) }),
-            (case_in(S::ReturnRequested), dispatcher(), CaseAction::RejectReturn),
-            (case_in(S::Handling), shift_leader(), CaseAction::SpecialClose { kind: CloseKind::Special }),
+            (
+                {
+                    let mut c = case_in(S::Handling);
+                    c.on_hold = true;
+                    c
+                },
+                shift_leader(),
+                CaseAction::Resume,
+            ),
+            (
+                case_in(S::Handling),
+                handler(),
+                CaseAction::RequestExtension {
+                    extra: TimeLimit::new(1, LimitUnit::WorkDays),
+                },
+            ),
+            (
+                case_in(S::ReturnRequested),
+                dispatcher(),
+                CaseAction::RejectReturn,
+            ),
+            (
+                case_in(S::Handling),
+                shift_leader(),
+                CaseAction::SpecialClose {
+                    kind: CloseKind::Special,
+                },
+            ),
         ];
         for (case, actor, action) in cases {
             let kind = action.kind();
@@ -1742,7 +2215,8 @@ mod tests {
 
     #[test]
     fn opinions_and_attachments_are_bounded() {
-        let mut req = ActionRequest::new(CaseAction::Cancel).with_opinion("长".repeat(MAX_OPINION_CHARS + 1));
+        let mut req =
+            ActionRequest::new(CaseAction::Cancel).with_opinion("长".repeat(MAX_OPINION_CHARS + 1));
         let r = transition(&reported(), &clerk(), &req, now()).unwrap_err();
         assert_eq!(r.reason, RefusalReason::BadRequest);
         req.opinion = Some("重复上报".into());
@@ -1763,13 +2237,23 @@ mod tests {
         let t = act_with(&case_in(S::Handling), &handler(), CaseAction::Return).unwrap();
         assert_eq!(t.new_state(), S::ReturnRequested);
         assert_eq!(t.new_holder().department, CENTER);
-        assert!(t.timers.is_empty(), "the handling clock runs until the return is approved");
+        assert!(
+            t.timers.is_empty(),
+            "the handling clock runs until the return is approved"
+        );
         let approved = act(&t.case, &dispatcher(), CaseAction::ApproveReturn).unwrap();
         assert_eq!(approved.new_state(), S::Registered);
         assert_eq!(approved.case.handling_department, None);
         assert_eq!(
             approved.timers,
-            vec![TimerEffect::Stop { clock: Clock::Dispose }, TimerEffect::Start { clock: Clock::RegisterDispatch }]
+            vec![
+                TimerEffect::Stop {
+                    clock: Clock::Dispose
+                },
+                TimerEffect::Start {
+                    clock: Clock::RegisterDispatch
+                }
+            ]
         );
         let rejected = act_with(&t.case, &dispatcher(), CaseAction::RejectReturn).unwrap();
         assert_eq!(rejected.new_state(), S::Dispatched);
@@ -1781,11 +2265,26 @@ mod tests {
         assert_eq!(t.new_state(), S::AwaitingRegistration);
         let t = act_with(&t.case, &shift_leader(), CaseAction::Return).unwrap();
         assert_eq!(t.new_state(), S::Reported);
-        assert_eq!(t.timers, vec![TimerEffect::Stop { clock: Clock::RegisterDispatch }]);
+        assert_eq!(
+            t.timers,
+            vec![TimerEffect::Stop {
+                clock: Clock::RegisterDispatch
+            }]
+        );
         // A handler cannot return a case it does not hold, a dispatcher cannot
         // return a case a department holds.
-        assert_eq!(act_with(&case_in(S::Handling), &other_handler(), CaseAction::Return).unwrap_err().reason, RefusalReason::NotHolder);
-        assert_eq!(act_with(&case_in(S::Handling), &dispatcher(), CaseAction::Return).unwrap_err().reason, RefusalReason::NotPermitted);
+        assert_eq!(
+            act_with(&case_in(S::Handling), &other_handler(), CaseAction::Return)
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotHolder
+        );
+        assert_eq!(
+            act_with(&case_in(S::Handling), &dispatcher(), CaseAction::Return)
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotPermitted
+        );
     }
 
     #[test]
@@ -1793,22 +2292,46 @@ mod tests {
         let t = act_with(&case_in(S::Handling), &dispatcher(), CaseAction::Hang).unwrap();
         assert!(t.case.on_hold);
         assert_eq!(t.new_state(), S::Handling);
-        assert_eq!(t.timers, vec![TimerEffect::Pause { clock: Clock::Dispose }]);
+        assert_eq!(
+            t.timers,
+            vec![TimerEffect::Pause {
+                clock: Clock::Dispose
+            }]
+        );
         let held = t.case;
         for (actor, action) in [
             (handler(), CaseAction::Feedback),
-            (handler(), CaseAction::RequestExtension { extra: TimeLimit::new(1, LimitUnit::WorkDays) }),
+            (
+                handler(),
+                CaseAction::RequestExtension {
+                    extra: TimeLimit::new(1, LimitUnit::WorkDays),
+                },
+            ),
             (dispatcher(), CaseAction::Hang),
         ] {
             let r = act_with(&held, &actor, action).unwrap_err();
             assert_eq!(r.reason, RefusalReason::WrongState);
-            assert!(r.message.contains("hold") || r.message.contains("挂账"), "{}", r.message);
+            assert!(
+                r.message.contains("hold") || r.message.contains("挂账"),
+                "{}",
+                r.message
+            );
         }
         assert!(act(&held, &leader(), CaseAction::Supervise).is_ok());
         let t = act_with(&held, &shift_leader(), CaseAction::Resume).unwrap();
         assert!(!t.case.on_hold);
-        assert_eq!(t.timers, vec![TimerEffect::Resume { clock: Clock::Dispose }]);
-        assert_eq!(act_with(&t.case, &dispatcher(), CaseAction::Resume).unwrap_err().reason, RefusalReason::WrongState);
+        assert_eq!(
+            t.timers,
+            vec![TimerEffect::Resume {
+                clock: Clock::Dispose
+            }]
+        );
+        assert_eq!(
+            act_with(&t.case, &dispatcher(), CaseAction::Resume)
+                .unwrap_err()
+                .reason,
+            RefusalReason::WrongState
+        );
         // Hanging a case whose clock is stopped changes no timer.
         let t = act_with(&case_in(S::FeedbackGiven), &dispatcher(), CaseAction::Hang).unwrap();
         assert!(t.timers.is_empty());
@@ -1819,24 +2342,59 @@ mod tests {
         let asked = act_with(
             &case_in(S::Handling),
             &handler(),
-            CaseAction::RequestExtension { extra: TimeLimit::new(2, LimitUnit::WorkDays) },
+            CaseAction::RequestExtension {
+                extra: TimeLimit::new(2, LimitUnit::WorkDays),
+            },
         )
         .unwrap()
         .case;
-        assert_eq!(asked.extension_pending, Some(TimeLimit::new(2, LimitUnit::WorkDays)));
         assert_eq!(
-            act_with(&asked, &handler(), CaseAction::RequestExtension { extra: TimeLimit::new(1, LimitUnit::WorkDays) }).unwrap_err().reason,
+            asked.extension_pending,
+            Some(TimeLimit::new(2, LimitUnit::WorkDays))
+        );
+        assert_eq!(
+            act_with(
+                &asked,
+                &handler(),
+                CaseAction::RequestExtension {
+                    extra: TimeLimit::new(1, LimitUnit::WorkDays)
+                }
+            )
+            .unwrap_err()
+            .reason,
             RefusalReason::WrongState
         );
-        let granted = act(&asked, &dispatcher(), CaseAction::ApproveExtension { extra: Some(TimeLimit::new(1, LimitUnit::WorkDays)) }).unwrap();
-        assert_eq!(granted.timers, vec![TimerEffect::Extend { clock: Clock::Dispose, by: TimeLimit::new(1, LimitUnit::WorkDays) }]);
+        let granted = act(
+            &asked,
+            &dispatcher(),
+            CaseAction::ApproveExtension {
+                extra: Some(TimeLimit::new(1, LimitUnit::WorkDays)),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            granted.timers,
+            vec![TimerEffect::Extend {
+                clock: Clock::Dispose,
+                by: TimeLimit::new(1, LimitUnit::WorkDays)
+            }]
+        );
         assert_eq!(granted.case.extension_pending, None);
         assert_eq!(granted.case.extension_count, 1);
         let rejected = act_with(&asked, &dispatcher(), CaseAction::RejectExtension).unwrap();
         assert!(rejected.timers.is_empty());
         assert_eq!(rejected.case.extension_pending, None);
         assert_eq!(rejected.case.extension_count, 0);
-        assert_eq!(act(&asked, &handler(), CaseAction::ApproveExtension { extra: None }).unwrap_err().reason, RefusalReason::NotPermitted);
+        assert_eq!(
+            act(
+                &asked,
+                &handler(),
+                CaseAction::ApproveExtension { extra: None }
+            )
+            .unwrap_err()
+            .reason,
+            RefusalReason::NotPermitted
+        );
     }
 
     #[test]
@@ -1853,19 +2411,33 @@ mod tests {
         assert_eq!(t.record.actor_user, None);
         let t = act(&t.case, &ActorContext::system(), CaseAction::Supervise).unwrap();
         assert_eq!(t.case.supervision_count, 2);
-        assert_eq!(act(&case_in(S::Closed), &leader(), CaseAction::Supervise).unwrap_err().reason, RefusalReason::WrongState);
+        assert_eq!(
+            act(&case_in(S::Closed), &leader(), CaseAction::Supervise)
+                .unwrap_err()
+                .reason,
+            RefusalReason::WrongState
+        );
     }
 
     #[test]
     fn trusted_automatic_cases_are_registered_and_dispatched_by_the_system() {
-        let mut c = CaseSnapshot::reported(Source::IotAlarm, Urgency::Urgent, CENTER, Tier::District);
+        let mut c =
+            CaseSnapshot::reported(Source::IotAlarm, Urgency::Urgent, CENTER, Tier::District);
         let system = ActorContext::system();
-        assert_eq!(act(&c, &system, CaseAction::Register).unwrap_err().reason, RefusalReason::NotPermitted);
+        assert_eq!(
+            act(&c, &system, CaseAction::Register).unwrap_err().reason,
+            RefusalReason::NotPermitted
+        );
         c.auto_dispatch = true;
         assert_eq!(allowed_actions(&c, &system), vec![K::Register]);
         let t = act(&c, &system, CaseAction::Register).unwrap();
         assert_eq!(t.new_state(), S::Registered);
-        assert_eq!(t.timers, vec![TimerEffect::Start { clock: Clock::RegisterDispatch }]);
+        assert_eq!(
+            t.timers,
+            vec![TimerEffect::Start {
+                clock: Clock::RegisterDispatch
+            }]
+        );
         let t = act(&t.case, &system, dispatch_to(CGJ)).unwrap();
         assert_eq!(t.new_state(), S::Dispatched);
         assert_eq!(t.case.handling_department.as_deref(), Some(CGJ));
@@ -1878,40 +2450,96 @@ mod tests {
     #[test]
     fn closing_kinds_and_appeals() {
         let mut c = case_in(S::CheckPassed);
-        assert_eq!(act(&c, &dispatcher(), CaseAction::Close).unwrap().case.close_kind, Some(CloseKind::Normal));
+        assert_eq!(
+            act(&c, &dispatcher(), CaseAction::Close)
+                .unwrap()
+                .case
+                .close_kind,
+            Some(CloseKind::Normal)
+        );
         c.overdue = true;
         let closed = act(&c, &shift_leader(), CaseAction::Close).unwrap().case;
         assert_eq!(closed.close_kind, Some(CloseKind::Overdue));
         // The department appeals the timeout after closing; the leader upholds it.
-        let appealed = act_with(&closed, &handler(), CaseAction::Appeal).unwrap().case;
+        let appealed = act_with(&closed, &handler(), CaseAction::Appeal)
+            .unwrap()
+            .case;
         assert_eq!(appealed.appeal, Some(AppealStatus::Pending));
-        assert_eq!(act_with(&appealed, &handler(), CaseAction::Appeal).unwrap_err().reason, RefusalReason::WrongState);
-        assert_eq!(act(&appealed, &handler(), CaseAction::DecideAppeal { upheld: true }).unwrap_err().reason, RefusalReason::NotPermitted);
-        let upheld = act(&appealed, &leader(), CaseAction::DecideAppeal { upheld: true }).unwrap().case;
+        assert_eq!(
+            act_with(&appealed, &handler(), CaseAction::Appeal)
+                .unwrap_err()
+                .reason,
+            RefusalReason::WrongState
+        );
+        assert_eq!(
+            act(
+                &appealed,
+                &handler(),
+                CaseAction::DecideAppeal { upheld: true }
+            )
+            .unwrap_err()
+            .reason,
+            RefusalReason::NotPermitted
+        );
+        let upheld = act(
+            &appealed,
+            &leader(),
+            CaseAction::DecideAppeal { upheld: true },
+        )
+        .unwrap()
+        .case;
         assert_eq!(upheld.appeal, Some(AppealStatus::Upheld));
         assert!(!upheld.overdue);
         assert_eq!(upheld.close_kind, Some(CloseKind::Normal));
-        let rejected = act(&appealed, &shift_leader(), CaseAction::DecideAppeal { upheld: false }).unwrap().case;
+        let rejected = act(
+            &appealed,
+            &shift_leader(),
+            CaseAction::DecideAppeal { upheld: false },
+        )
+        .unwrap()
+        .case;
         assert_eq!(rejected.appeal, Some(AppealStatus::Rejected));
         assert_eq!(rejected.close_kind, Some(CloseKind::Overdue));
         // An appeal upheld before closing makes the close normal.
         let mut open = case_in(S::CheckPassed);
         open.overdue = true;
         open.appeal = Some(AppealStatus::Upheld);
-        assert_eq!(act(&open, &dispatcher(), CaseAction::Close).unwrap().case.close_kind, Some(CloseKind::Normal));
+        assert_eq!(
+            act(&open, &dispatcher(), CaseAction::Close)
+                .unwrap()
+                .case
+                .close_kind,
+            Some(CloseKind::Normal)
+        );
         // Special and erroneous closes stop the running clock.
         for kind in [CloseKind::Special, CloseKind::Erroneous] {
-            let t = act_with(&case_in(S::Handling), &shift_leader(), CaseAction::SpecialClose { kind }).unwrap();
+            let t = act_with(
+                &case_in(S::Handling),
+                &shift_leader(),
+                CaseAction::SpecialClose { kind },
+            )
+            .unwrap();
             assert_eq!(t.case.close_kind, Some(kind));
-            assert_eq!(t.timers, vec![TimerEffect::Stop { clock: Clock::Dispose }]);
+            assert_eq!(
+                t.timers,
+                vec![TimerEffect::Stop {
+                    clock: Clock::Dispose
+                }]
+            );
         }
     }
 
     #[test]
     fn self_found_cases_are_closed_by_their_own_department() {
-        let mut c = CaseSnapshot::reported(Source::SelfFound, Urgency::Normal, CENTER, Tier::District);
+        let mut c =
+            CaseSnapshot::reported(Source::SelfFound, Urgency::Normal, CENTER, Tier::District);
         c.reporter_department = Some(CGJ.into());
-        assert_eq!(act(&c, &other_handler(), CaseAction::SelfHandle).unwrap_err().reason, RefusalReason::NotHolder);
+        assert_eq!(
+            act(&c, &other_handler(), CaseAction::SelfHandle)
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotHolder
+        );
         let t = act(&c, &handler(), CaseAction::SelfHandle).unwrap();
         assert_eq!(t.new_state(), S::Closed);
         assert_eq!(t.case.close_kind, Some(CloseKind::Normal));
@@ -1921,39 +2549,88 @@ mod tests {
 
     #[test]
     fn cancel_and_verification_outcomes() {
-        let t = act(&reported(), &clerk(), CaseAction::RequestVerify { inspector: None }).unwrap();
+        let t = act(
+            &reported(),
+            &clerk(),
+            CaseAction::RequestVerify { inspector: None },
+        )
+        .unwrap();
         assert_eq!(t.new_holder().user, None);
         // Any inspector may answer an unassigned task.
-        let v = act(&t.case, &other_inspector(), CaseAction::Verify { confirmed: false }).unwrap();
+        let v = act(
+            &t.case,
+            &other_inspector(),
+            CaseAction::Verify { confirmed: false },
+        )
+        .unwrap();
         assert_eq!(v.case.report_confirmed, Some(false));
         let c = act_with(&v.case, &shift_leader(), CaseAction::Cancel).unwrap();
         assert_eq!(c.new_state(), S::Cancelled);
-        assert_eq!(c.timers, vec![TimerEffect::Stop { clock: Clock::RegisterDispatch }]);
+        assert_eq!(
+            c.timers,
+            vec![TimerEffect::Stop {
+                clock: Clock::RegisterDispatch
+            }]
+        );
         let c = act_with(&t.case, &clerk(), CaseAction::Cancel).unwrap();
-        assert_eq!(c.timers, vec![TimerEffect::Stop { clock: Clock::Verify }]);
+        assert_eq!(
+            c.timers,
+            vec![TimerEffect::Stop {
+                clock: Clock::Verify
+            }]
+        );
         let r = act(&reported(), &clerk(), CaseAction::Receive).unwrap();
         assert_eq!(r.new_state(), S::AwaitingRegistration);
-        assert_eq!(r.timers, vec![TimerEffect::Start { clock: Clock::RegisterDispatch }]);
+        assert_eq!(
+            r.timers,
+            vec![TimerEffect::Start {
+                clock: Clock::RegisterDispatch
+            }]
+        );
     }
 
     #[test]
     fn rules_are_data() {
         let rules = WorkflowRules::default();
         for kind in CaseActionKind::ALL {
-            assert!(rules.permissions.contains_key(&kind), "{kind} has no permission row");
+            assert!(
+                rules.permissions.contains_key(&kind),
+                "{kind} has no permission row"
+            );
         }
         let json = serde_json::to_value(&rules).unwrap();
-        assert_eq!(json["permissions"]["dispatch"], serde_json::json!(["dispatcher"]));
+        assert_eq!(
+            json["permissions"]["dispatch"],
+            serde_json::json!(["dispatcher"])
+        );
         let back: WorkflowRules = serde_json::from_value(json).unwrap();
         assert_eq!(back, rules);
         // A city that lets clerks register too.
         let mut city = rules.clone();
-        city.permissions.entry(K::Register).or_default().insert(Position::Clerk);
-        assert!(city.allowed_actions(&case_in(S::AwaitingRegistration), &clerk()).contains(&K::Register));
-        assert!(!rules.allowed_actions(&case_in(S::AwaitingRegistration), &clerk()).contains(&K::Register));
+        city.permissions
+            .entry(K::Register)
+            .or_default()
+            .insert(Position::Clerk);
+        assert!(
+            city.allowed_actions(&case_in(S::AwaitingRegistration), &clerk())
+                .contains(&K::Register)
+        );
+        assert!(
+            !rules
+                .allowed_actions(&case_in(S::AwaitingRegistration), &clerk())
+                .contains(&K::Register)
+        );
         // A city that needs no opinion on hold.
         city.opinion_required.remove(&K::Hang);
-        assert!(city.transition(&case_in(S::Handling), &dispatcher(), &ActionRequest::new(CaseAction::Hang), now()).is_ok());
+        assert!(
+            city.transition(
+                &case_in(S::Handling),
+                &dispatcher(),
+                &ActionRequest::new(CaseAction::Hang),
+                now()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -1963,14 +2640,21 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(req.action, dispatch_to(CGJ));
-        let req: ActionRequest = serde_json::from_value(serde_json::json!({"action": "close"})).unwrap();
+        let req: ActionRequest =
+            serde_json::from_value(serde_json::json!({"action": "close"})).unwrap();
         assert_eq!(req.action, CaseAction::Close);
-        assert!(serde_json::from_value::<ActionRequest>(serde_json::json!({"action": "explode"})).is_err());
+        assert!(
+            serde_json::from_value::<ActionRequest>(serde_json::json!({"action": "explode"}))
+                .is_err()
+        );
         let t = act(&case_in(S::Registered), &dispatcher(), dispatch_to(CGJ)).unwrap();
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["record"]["action"], "dispatch");
         assert_eq!(json["record"]["detail"]["department"], CGJ);
-        assert_eq!(json["timers"][1], serde_json::json!({"op": "start", "clock": "dispose"}));
+        assert_eq!(
+            json["timers"][1],
+            serde_json::json!({"op": "start", "clock": "dispose"})
+        );
         let back: Transition = serde_json::from_value(json).unwrap();
         assert_eq!(back, t);
     }
@@ -1990,7 +2674,9 @@ mod tests {
         assert_eq!(S::Handling.running_clock(), Some(Clock::Dispose));
         assert_eq!(S::Closed.running_clock(), None);
         assert!(Source::VideoAi.is_automatic() && !Source::Hotline.is_automatic());
-        assert!(!Source::Inspector.suggests_verification() && Source::Public.suggests_verification());
+        assert!(
+            !Source::Inspector.suggests_verification() && Source::Public.suggests_verification()
+        );
         assert_eq!(Source::Hotline.label_zh(), "12345热线");
         assert_eq!(CloseKind::Overdue.label_zh(), "超期结案");
     }
