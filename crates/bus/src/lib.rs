@@ -23,6 +23,37 @@ pub enum Event {
         /// Rows written.
         count: u64,
     },
+    /// A case was created or changed: reported, an action taken, merged.
+    /// Carries what a live feed needs to filter by the viewer's scope and to
+    /// decide whether to reload the case.
+    CaseChanged {
+        case_id: i64,
+        number: String,
+        /// `created`, an action name (`dispatch`, `check_fail` …), `merged`,
+        /// `merged_into` or `overdue`.
+        change: String,
+        /// The state after the change (`dispatched` …).
+        state: String,
+        /// The finest area the case lies in, for scope filtering.
+        area_code: Option<String>,
+        center_department: String,
+        holder_department: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A case's timer crossed 80 % (`warning`) or 100 % (`overdue`) of its limit.
+    CaseTimer {
+        case_id: i64,
+        number: String,
+        /// `verify`, `register_dispatch`, `dispose` or `check`.
+        clock: String,
+        /// `warning` or `overdue`.
+        level: String,
+        area_code: Option<String>,
+        holder_department: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
 }
 
 impl Event {
@@ -30,6 +61,8 @@ impl Event {
     pub fn subject(&self) -> String {
         match self {
             Event::CityChanged { what, .. } => format!("city.changed.{what}"),
+            Event::CaseChanged { change, .. } => format!("case.changed.{change}"),
+            Event::CaseTimer { level, .. } => format!("case.timer.{level}"),
         }
     }
 }
@@ -126,6 +159,18 @@ mod tests {
             assert_eq!(s.recv().await, Received::Event(changed(2)));
         }
         assert_eq!(changed(1).subject(), "city.changed.areas");
+        let timer = Event::CaseTimer {
+            case_id: 1,
+            number: "YT20260310000001".into(),
+            clock: "dispose".into(),
+            level: "overdue".into(),
+            area_code: Some("360602001".into()),
+            holder_department: "YH-CGJ".into(),
+            at: "2026-03-10T02:00:00Z".into(),
+        };
+        assert_eq!(timer.subject(), "case.timer.overdue");
+        let json = serde_json::to_value(&timer).unwrap();
+        assert_eq!(json["type"], "case_timer");
     }
 
     #[tokio::test]

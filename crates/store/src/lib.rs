@@ -19,12 +19,20 @@ use chengyun_domain::standard::StandardClass;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+pub mod case;
+mod case_rows;
+mod case_shared;
 mod error;
 mod postgres;
 mod rows;
 mod shared;
 mod sql;
 mod sqlite;
+pub use case::{
+    AttachmentMeta, CaseChanges, CaseClock, CaseData, CaseQuery, CaseRecord, CaseSave, CaseStore,
+    DispatchRule, FlowRecord, IdempotencyKey, IdempotencyRecord, NewCaseWrite, NewFlowRecord,
+    NewStatRow, Reporter, StatGroup, StatQuery, StatTotal, Webhook, WebhookDelivery,
+};
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -238,8 +246,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_audit(&self, q: &AuditQuery, page: &PageRequest) -> Result<Page<AuditRecord>>;
 }
 
+/// Both storage interfaces: the city model and accounts ([`Store`]) and the
+/// case loop ([`CaseStore`]). Every backend implements both; `&dyn Database`
+/// coerces to `&dyn Store` or `&dyn CaseStore` where one of them is expected.
+pub trait Database: Store + CaseStore {}
+
+impl<T: Store + CaseStore> Database for T {}
+
 /// A shared handle to whichever store the server runs on.
-pub type DynStore = Arc<dyn Store>;
+pub type DynStore = Arc<dyn Database>;
 
 /// Opens the store named by `database`: a `postgres://` or `postgresql://` URL
 /// selects PostgreSQL, an `sqlite:` URL or a plain file path selects SQLite.

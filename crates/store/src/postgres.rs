@@ -159,3 +159,8 @@ fn unavailable(target: &str, e: sqlx::Error) -> StoreError {
 }
 
 impl_store!(PgStore, sqlx::Postgres, Backend::Postgres, MIGRATOR);
+crate::case_shared::impl_case_store!(
+    PgStore,
+    sqlx::Postgres,
+    "to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+);

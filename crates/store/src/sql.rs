@@ -20,6 +20,8 @@ pub(crate) enum Arg {
     Bool(bool),
     Time(Option<DateTime<Utc>>),
     Date(Option<NaiveDate>),
+    /// JSON: TEXT on SQLite, JSONB on PostgreSQL.
+    Json(Option<serde_json::Value>),
 }
 
 impl From<&str> for Arg {
@@ -82,6 +84,18 @@ impl From<Option<DateTime<Utc>>> for Arg {
     }
 }
 
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<NaiveDate> for Arg {
+    fn from(v: NaiveDate) -> Self {
+        Arg::Date(Some(v))
+    }
+}
+
 impl From<Option<NaiveDate>> for Arg {
     fn from(v: Option<NaiveDate>) -> Self {
         Arg::Date(v)
@@ -100,6 +114,7 @@ macro_rules! bind_args {
                 $crate::sql::Arg::Bool(v) => q.bind(v),
                 $crate::sql::Arg::Time(v) => q.bind(v),
                 $crate::sql::Arg::Date(v) => q.bind(v),
+                $crate::sql::Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
             };
         }
         q
@@ -124,6 +139,11 @@ impl Filter {
     pub(crate) fn eq(&mut self, column: &'static str, value: impl Into<Arg>) {
         let p = self.arg(value);
         self.conds.push(format!("{column} = {p}"));
+    }
+
+    /// A condition built by the caller from placeholders of [`Filter::arg`].
+    pub(crate) fn raw(&mut self, condition: String) {
+        self.conds.push(condition);
     }
 
     /// `column op value`, e.g. `id < $3` for a descending cursor.

@@ -148,3 +148,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, MIGRATOR);
+crate::case_shared::impl_case_store!(SqliteStore, sqlx::Sqlite, "SUBSTR(t.at, 1, 10)");
