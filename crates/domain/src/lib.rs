@@ -10,6 +10,7 @@ pub mod case;
 pub mod city;
 pub mod codes;
 pub mod component;
+pub mod iot;
 pub mod page;
 pub mod standard;
 pub mod validation;
