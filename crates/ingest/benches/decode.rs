@@ -12,17 +12,17 @@ const VECTORS: &str = concat!(
     "/../../../shared/data/traccar-protocol-vectors/jt808_decoder_vectors.csv"
 );
 
-/// traccar Jt808ProtocolDecoderTest line 328: a plain 2013 0x0200 report with mileage, signal
-/// and satellites TLVs.
+/// traccar Jt808ProtocolDecoderTest line 337: a plain 2013 0x0200 report (SOS bit set) with one
+/// TLV, correctly check-coded.
 fn jt808_location_frame() -> Vec<u8> {
     let mut rdr = csv::Reader::from_path(VECTORS).expect("shared vectors present");
     for row in rdr.records() {
         let row = row.expect("csv row");
-        if row.get(1) == Some("328") {
+        if row.get(1) == Some("337") {
             return hex::decode(row.get(5).expect("payload column")).expect("hex payload");
         }
     }
-    panic!("row 328 not found in {VECTORS}");
+    panic!("row 337 not found in {VECTORS}");
 }
 
 /// A UD report as a wristband sends it (Yingtan coordinates, worn, moving).

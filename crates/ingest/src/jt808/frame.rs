@@ -147,6 +147,10 @@ fn parse_frame_with(buf: &[u8], max: usize) -> Result<Option<(Jt808Frame, usize)
         };
     }
     match first {
+        // A spent closing delimiter followed by a text sentence.
+        DELIMITER if buf.get(1) == Some(&b'(') => parse_text(&buf[1..])
+            .map(|o| o.map(|(f, n)| (f, n + 1)))
+            .map_err(|e| e.shifted(1)),
         DELIMITER => parse_binary(buf, max),
         b'(' => parse_text(buf),
         _ => {

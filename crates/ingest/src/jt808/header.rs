@@ -238,6 +238,24 @@ impl Packet {
         if computed != received {
             return Err(PacketError::BadChecksum { computed, received });
         }
+        Self::decode_content(content)
+    }
+
+    /// Like [`Packet::decode`] but without checking the check code (the last byte is dropped).
+    /// For diagnostics and for test vectors recorded with wrong check codes; a gateway must use
+    /// [`Packet::decode`].
+    pub fn decode_unverified(frame: &[u8]) -> Result<Packet, PacketError> {
+        let Some((_, content)) = frame.split_last() else {
+            return Err(PacketError::Truncated {
+                field: "checksum",
+                needed: 1,
+                available: 0,
+            });
+        };
+        Self::decode_content(content)
+    }
+
+    fn decode_content(content: &[u8]) -> Result<Packet, PacketError> {
         let mut r = Reader::new(content);
         let msg_id = r.u16("message id").map_err(truncated)?;
         let props = r.u16("body properties").map_err(truncated)?;

@@ -112,12 +112,19 @@ impl Jt808Decoder {
         self.stream.stats()
     }
 
-    fn decode_frame(&mut self, frame: Jt808Frame) -> Result<Decoded, Jt808Error> {
+    /// Decode one already-delimited frame (what [`Jt808Decoder::next`] does after framing).
+    /// Public so that frames recorded without escaping (traccar's decoder test vectors feed
+    /// the protocol decoder directly) can be decoded by the same instance.
+    pub fn decode_frame(&mut self, frame: Jt808Frame) -> Result<Decoded, Jt808Error> {
         let bytes = match frame {
             Jt808Frame::Text(text) => return Ok(Decoded::Text(text)),
             Jt808Frame::Binary(bytes) => bytes,
         };
-        let packet = Packet::decode(&bytes)?;
+        self.decode_packet(Packet::decode(&bytes)?)
+    }
+
+    /// Decode a checked packet: reassemble if it is a package, then decode the body.
+    pub fn decode_packet(&mut self, packet: Packet) -> Result<Decoded, Jt808Error> {
         if packet.header.package.is_some() {
             let Some(whole) = self.reassembler.push(&packet)? else {
                 return Ok(Decoded::PackageStored {
