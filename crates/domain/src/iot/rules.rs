@@ -1801,10 +1801,10 @@ fn observe(
             limit_kmh,
             ..
         } => {
-            let v = property
-                .as_deref()
-                .and_then(|p| num(t, p))
-                .or(input.computed_speed);
+            let v = match property.as_deref() {
+                Some(p) => num(t, p),
+                None => input.computed_speed,
+            };
             let Some(v) = v else {
                 return Observation::Nothing;
             };
@@ -1832,10 +1832,12 @@ fn observe(
                 }
                 _ => None,
             };
-            let speed = speed_property
-                .as_deref()
-                .and_then(|p| num(t, p))
-                .or(input.computed_speed);
+            // A declared speed property is trusted alone: speeds derived from
+            // GPS jitter of a parked e-bike would raise false thefts.
+            let speed = match speed_property.as_deref() {
+                Some(p) => num(t, p),
+                None => input.computed_speed,
+            };
             let moved = displacement.is_some_and(|d| d > *max_displacement_m);
             let fast = matches!((speed, max_speed_kmh), (Some(v), Some(limit)) if v > *limit);
             if displacement.is_none() && speed.is_none() {
