@@ -23,3 +23,9 @@ if [[ "$pg_url" == *"@127.0.0.1:5432/"* ]] && command -v pg_isready >/dev/null; 
 fi
 
 cargo test --workspace --locked "$@"
+
+# The web front end: unit tests, then the end-to-end tests in a real browser
+# against the `chengyun` binary cargo just built. Set CHENGYUN_SKIP_E2E=1 to skip.
+if [ -z "${CHENGYUN_SKIP_E2E:-}" ]; then
+  scripts/web-test.sh
+fi

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 pub use error::{ApiError, ErrorCode};
 pub use middleware::install_metrics;

@@ -15,7 +15,7 @@ pub mod users;
 
 use crate::extract::RequestId;
 use crate::middleware::{
-    install_metrics, method_not_allowed, panic_response, request_id, route_not_found, track_metrics,
+    install_metrics, method_not_allowed, panic_response, request_id, track_metrics,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -75,7 +75,7 @@ pub fn router(state: AppState) -> Router {
             post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
         )
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", crate::openapi::openapi()))
-        .fallback(route_not_found)
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))

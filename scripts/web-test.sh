@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The web front end's checks: type check + build, unit tests (vitest), then the
+# end-to-end tests (playwright-core driving Debian's Chromium) against the
+# debug `chengyun` binary that `cargo test` built. Installs Chromium and CJK
+# fonts with apt-get when they are missing (root, Debian).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${CARGO_TARGET_DIR:-$(pwd)/target}"
+export CHENGYUN_BIN="${CHENGYUN_BIN:-$target/debug/chengyun}"
+if [ ! -x "$CHENGYUN_BIN" ]; then
+  cargo build --locked -p chengyun --quiet
+fi
+
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+  echo "== installing Chromium and CJK fonts (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null
+fi
+
+echo "== web: npm ci"
+npm --prefix web ci --no-audit --no-fund --loglevel=error
+echo "== web: type check and build"
+npm --prefix web run build --silent -- --logLevel warn
+echo "== web: unit tests"
+npm --prefix web test --silent
+echo "== web: end-to-end tests (Chromium, real binary)"
+npm --prefix web run e2e --silent

@@ -1,0 +1,23 @@
+// What each role may open in the workbench. Mirrors `Permission::allowed` in
+// crates/domain/src/auth.rs; the API refuses anyway, this only hides what
+// would be refused.
+
+import type { Position } from './api/types';
+
+export type Permission = 'read_city' | 'manage_city' | 'manage_users';
+
+export function allowed(permission: Permission, roles: readonly Position[]): boolean {
+  switch (permission) {
+    case 'read_city':
+      return roles.length > 0;
+    case 'manage_city':
+    case 'manage_users':
+      return roles.includes('admin');
+  }
+}
+
+/** Where a successful login may send the user: only same-origin paths of our pages. */
+export function safeNext(next: string | null | undefined): string | null {
+  if (!next) return null;
+  return /^\/(screen|report)?(\?[^\s]*)?$/.test(next) || /^\/#\/[a-z-]+$/.test(next) ? next : null;
+}
