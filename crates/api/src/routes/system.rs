@@ -26,6 +26,9 @@ pub async fn healthz() -> Json<Status> {
     })
 }
 
+/// How long `/readyz` waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Readiness: 200 when the database answers, else 503 `database_unavailable`.
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses(
@@ -33,7 +36,14 @@ pub async fn healthz() -> Json<Status> {
         (status = 503, description = "The database does not answer", body = ErrorBody),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    match state.store().ping().await {
+    // A readiness probe answers in bounded time even when the database
+    // hangs instead of refusing.
+    let ping = tokio::time::timeout(READY_TIMEOUT, state.store().ping()).await;
+    match ping.unwrap_or_else(|_| {
+        Err(chengyun_store::StoreError::Unavailable(format!(
+            "no answer within {READY_TIMEOUT:?}"
+        )))
+    }) {
         Ok(()) => Ok(Json(Status {
             status: "ready".into(),
         })),
