@@ -382,7 +382,7 @@ fn decoder_vectors_in_order() {
         // Text sentences go through the byte stream of the main decoder.
         let outcome = if bytes.first() == Some(&b'(') {
             dec.extend(&bytes);
-            dec.next().expect("a complete sentence")
+            dec.next_decoded().expect("a complete sentence")
         } else {
             assert!(
                 bytes.len() >= 2 && bytes[0] == 0x7e && bytes[bytes.len() - 1] == 0x7e,
@@ -392,7 +392,7 @@ fn decoder_vectors_in_order() {
             let mut escaped = Vec::new();
             escape_into(&inner, &mut escaped);
             wire.extend(&escaped);
-            let via_wire = wire.next().expect("the escaped frame is complete");
+            let via_wire = wire.next_decoded().expect("the escaped frame is complete");
             let direct = dec.decode_frame(Jt808Frame::Binary(inner.clone()));
             assert_eq!(
                 describe(&via_wire),

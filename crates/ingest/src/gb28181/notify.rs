@@ -194,7 +194,6 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Leaf values by element path (`Notify/Info/AlarmType`), first occurrence wins.
 fn leaves(text: &str) -> Result<(String, Vec<(String, String)>), NotifyError> {
     let mut reader = Reader::from_str(text);
-    reader.config_mut().trim_text(true);
     let mut path: Vec<String> = Vec::new();
     let mut root = None;
     let mut out: Vec<(String, String)> = Vec::new();
@@ -249,8 +248,9 @@ fn leaves(text: &str) -> Result<(String, Vec<(String, String)>), NotifyError> {
             }
             Ok(Event::End(_)) => {
                 let key = path.join("/");
-                if !current.is_empty() && !out.iter().any(|(k, _)| *k == key) {
-                    out.push((key, current.trim().to_owned()));
+                let value = current.trim();
+                if !value.is_empty() && !out.iter().any(|(k, _)| *k == key) {
+                    out.push((key, value.to_owned()));
                 }
                 current.clear();
                 path.pop();

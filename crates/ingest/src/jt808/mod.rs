@@ -99,7 +99,7 @@ impl Jt808Decoder {
     }
 
     /// The next result, or `None` when more bytes are needed.
-    pub fn next(&mut self) -> Option<Result<Decoded, Jt808Error>> {
+    pub fn next_decoded(&mut self) -> Option<Result<Decoded, Jt808Error>> {
         let frame = match self.stream.next_frame()? {
             Ok(frame) => frame,
             Err(e) => return Some(Err(e.into())),
@@ -112,7 +112,7 @@ impl Jt808Decoder {
         self.stream.stats()
     }
 
-    /// Decode one already-delimited frame (what [`Jt808Decoder::next`] does after framing).
+    /// Decode one already-delimited frame (what [`Jt808Decoder::next_decoded`] does after framing).
     /// Public so that frames recorded without escaping (traccar's decoder test vectors feed
     /// the protocol decoder directly) can be decoded by the same instance.
     pub fn decode_frame(&mut self, frame: Jt808Frame) -> Result<Decoded, Jt808Error> {
