@@ -6,10 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target="${CARGO_TARGET_DIR:-$(pwd)/target}"
-export CHENGYUN_BIN="${CHENGYUN_BIN:-$target/debug/chengyun}"
-if [ ! -x "$CHENGYUN_BIN" ]; then
+# The debug binary `cargo test` built (cargo knows the target dir, wherever config puts it).
+if [ -z "${CHENGYUN_BIN:-}" ]; then
   cargo build --locked -p chengyun --quiet
+  target="$(cargo metadata --format-version 1 --no-deps --locked |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
+  export CHENGYUN_BIN="$target/debug/chengyun"
 fi
 
 if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
