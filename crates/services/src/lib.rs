@@ -2,7 +2,11 @@
 //! written once so both entry points apply the same rules.
 //!
 //! - [`auth`]: passwords, sessions, API tokens, the first admin account.
+//! - [`classify`]: matter-code suggestions for free Chinese text.
+//! - [`history`]: parsing past cases (311 exports, chengyun CSV) with a per-row report.
 //! - [`import`]: all-or-nothing imports of the city model and components.
 
 pub mod auth;
+pub mod classify;
+pub mod history;
 pub mod import;
