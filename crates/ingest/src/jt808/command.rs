@@ -392,3 +392,162 @@ pub fn register_reply(reply_serial: u16, auth_code: &str) -> PlatformMessage {
         auth_code: auth_code.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jt808::frame::Jt808Frame;
+    use crate::jt808::frame::parse_frame;
+
+    fn round_trip(msg: &PlatformMessage, version: ProtocolVersion, phone: &str) -> Packet {
+        let frame = msg
+            .encode_frame(version, &TerminalPhone::Bcd(phone.into()), 0x7e)
+            .expect("encodes");
+        assert!(!frame[1..frame.len() - 1].contains(&0x7e), "escaped");
+        let (f, n) = parse_frame(&frame).expect("frame").expect("complete");
+        assert_eq!(n, frame.len() - 1);
+        let Jt808Frame::Binary(content) = f else {
+            panic!("binary")
+        };
+        let packet = Packet::decode(&content).expect("checksum and header");
+        assert_eq!(packet.header.msg_id, msg.msg_id());
+        assert_eq!(packet.header.serial, 0x7e);
+        packet
+    }
+
+    #[test]
+    fn general_reply_exact_bytes_2013() {
+        let msg = PlatformMessage::GeneralReply {
+            reply_serial: 0x0007,
+            reply_id: 0x0200,
+            result: ReplyResult::Ok,
+        };
+        let frame = msg
+            .encode_frame(
+                ProtocolVersion::V2013,
+                &TerminalPhone::Bcd("013511221122".into()),
+                1,
+            )
+            .expect("encodes");
+        // 8001 | props 0005 | phone | serial 0001 | body 0007 0200 00 | xor | delimiters
+        let content = hex_bytes("8001000501351122112200010007020000");
+        let x = content.iter().fold(0u8, |a, b| a ^ b);
+        let mut want = vec![0x7e];
+        want.extend_from_slice(&content);
+        want.push(x);
+        want.push(0x7e);
+        assert_eq!(frame, want);
+    }
+
+    fn hex_bytes(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
+            .collect()
+    }
+
+    #[test]
+    fn every_command_round_trips_with_both_headers() {
+        let msgs = [
+            register_reply(9, "AUTH123"),
+            PlatformMessage::SetParameters(vec![
+                Parameter {
+                    id: 0x0029,
+                    value: ParamValue::U32(30),
+                },
+                Parameter {
+                    id: 0x0083,
+                    value: ParamValue::Text("赣L12345".into()),
+                },
+            ]),
+            PlatformMessage::TerminalControl {
+                command: 4,
+                params: String::new(),
+            },
+            PlatformMessage::QueryLocation,
+            PlatformMessage::Text {
+                flags: 0x08,
+                text: "请立即停车".into(),
+            },
+            PlatformMessage::VehicleControl {
+                cut_oil_power: true,
+            },
+            PlatformMessage::SetCircleArea {
+                action: 1,
+                areas: vec![CircleArea {
+                    id: 7,
+                    props: 0b11,
+                    latitude: 28.238116,
+                    longitude: 117.033841,
+                    radius_m: 500,
+                    time_range: Some(("260501000000".into(), "260531235959".into())),
+                    speed_limit: Some((25, 10)),
+                }],
+            },
+        ];
+        for msg in &msgs {
+            round_trip(msg, ProtocolVersion::V2013, "13800138000");
+            let p = round_trip(msg, ProtocolVersion::V2019 { version: 1 }, "13800138000");
+            assert_eq!(
+                p.header.phone,
+                TerminalPhone::Bcd("00000000013800138000".into())
+            );
+        }
+        let area = round_trip(&msgs[6], ProtocolVersion::V2013, "1");
+        // action, count, id, props, lat, lon, radius, 2×BCD[6], speed, duration
+        assert_eq!(area.body.len(), 2 + 4 + 2 + 4 + 4 + 4 + 12 + 3);
+        assert_eq!(&area.body[8..12], &28_238_116u32.to_be_bytes());
+        let vc = round_trip(&msgs[5], ProtocolVersion::V2019 { version: 1 }, "1");
+        assert_eq!(vc.body, [0, 1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn encode_errors() {
+        let bad_area = PlatformMessage::SetCircleArea {
+            action: 0,
+            areas: vec![CircleArea {
+                id: 1,
+                props: 1,
+                latitude: 95.0,
+                longitude: 0.0,
+                radius_m: 1,
+                time_range: None,
+                speed_limit: None,
+            }],
+        };
+        assert!(matches!(
+            bad_area.encode_body(ProtocolVersion::V2013),
+            Err(EncodeError::OutOfRange {
+                field: "circle latitude",
+                ..
+            })
+        ));
+        let emoji = PlatformMessage::Text {
+            flags: 0,
+            text: "😀".into(),
+        };
+        assert_eq!(
+            emoji.encode_body(ProtocolVersion::V2013),
+            Err(EncodeError::NotGbk { field: "text" })
+        );
+        let long = PlatformMessage::Text {
+            flags: 0,
+            text: "a".repeat(2000),
+        };
+        assert!(matches!(
+            long.encode_body(ProtocolVersion::V2013),
+            Err(EncodeError::OutOfRange { field: "body", .. })
+        ));
+        let phone = PlatformMessage::QueryLocation.encode_frame(
+            ProtocolVersion::V2013,
+            &TerminalPhone::Bcd("1".repeat(13)),
+            0,
+        );
+        assert!(matches!(
+            phone,
+            Err(EncodeError::OutOfRange {
+                field: "terminal phone",
+                ..
+            })
+        ));
+    }
+}
