@@ -39,6 +39,22 @@ pub enum Command {
         #[arg(long, env = "CHENGYUN_LISTEN")]
         listen: Option<SocketAddr>,
     },
+    /// Run a generated demo city (演示市) on the embedded database: districts,
+    /// streets, communities, unit grids, departments, one user per role.
+    Demo {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "CHENGYUN_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Seed of the generated city (same seed, same city).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Number of components to scatter.
+        #[arg(long, default_value_t = 10_000)]
+        components: usize,
+        /// Throw away an earlier demo database and generate anew.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Load the city model or components from files (all or nothing).

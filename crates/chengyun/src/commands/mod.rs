@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` loads the configuration and dispatches.
 
+mod demo;
 mod grid;
 mod import;
 mod serve;
@@ -13,7 +14,7 @@ use chengyun_store::DynStore;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen } | Command::Demo { listen, .. } => *listen,
         _ => None,
     };
     let overrides = Overrides {
@@ -21,10 +22,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.global.data_dir.clone(),
         database_url: cli.global.database_url.clone(),
     };
-    let config = Config::load(cli.global.config.as_deref(), &overrides)?;
-    init_tracing(&config, matches!(cli.command, Command::Serve { .. }));
+    let mut config = Config::load(cli.global.config.as_deref(), &overrides)?;
+    if let Command::Demo { .. } = cli.command {
+        // The demo keeps its own embedded database unless told otherwise.
+        if overrides.data_dir.is_none() && cli.global.config.is_none() {
+            config.data_dir = "chengyun-demo".into();
+        }
+        config.database_url = None;
+    }
+    init_tracing(
+        &config,
+        matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }),
+    );
     match cli.command {
         Command::Serve { .. } => serve::run(config).await,
+        Command::Demo {
+            seed,
+            components,
+            fresh,
+            ..
+        } => demo::run(config, seed, components, fresh).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             println!(

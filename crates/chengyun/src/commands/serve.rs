@@ -7,7 +7,6 @@ use chengyun_api::{ApiConfig, AppState};
 use std::time::Duration;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    chengyun_api::install_metrics();
     let store = open_store(&config).await?;
     let admin_password = std::env::var("CHENGYUN_ADMIN_PASSWORD")
         .ok()
@@ -19,6 +18,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         println!("created user admin with password: {generated}");
         println!("(shown once; change it with `chengyun user passwd admin`)");
     }
+    serve_store(&config, store).await
+}
+
+/// Serves the API and the web on an opened, migrated store until Ctrl-C.
+pub async fn serve_store(config: &Config, store: chengyun_store::DynStore) -> anyhow::Result<()> {
+    chengyun_api::install_metrics();
     let api = ApiConfig {
         cookie_secure: config.http.cookie_secure,
         session_ttl: Duration::from_secs(config.http.session_ttl_hours * 3600),
