@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs chengyun on a fresh machine: builds the web front end
 # (web/ → web/dist, embedded into the release binary), then
-# `cargo run --release -- serve "$@"`. Needs Rust (stable) and Node.js ≥ 20 with npm.
+# `cargo run --release -- demo` (a generated, living demo city), or the
+# subcommand given: `scripts/run.sh serve --listen 0.0.0.0:8080`. Needs Rust (stable) and Node.js ≥ 20 with npm.
 # Re-runs are fast: npm ci only when package-lock.json changed, the Vite build
 # only when a source file is newer than web/dist.
 set -euo pipefail
@@ -24,4 +25,7 @@ web_build() {
 }
 
 web_build
-exec cargo run --release -- serve "$@"
+if [ $# -eq 0 ]; then
+  set -- demo
+fi
+exec cargo run --release -- "$@"
