@@ -10,6 +10,7 @@
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod open311;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
