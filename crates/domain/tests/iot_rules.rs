@@ -508,7 +508,9 @@ fn overload_per_axle_count_one_alarm_per_plate() {
     r.subject_property = Some("plate".into());
     let mut e = engine(vec![r]);
     let d = device();
-    let cases: [(&str, i64, f64, Option<&str>, Option<bool>, f64, bool); 12] = [
+    // (plate, axles, gross t, configuration, single drive axle, height m, over the limit)
+    type Case<'a> = (&'a str, i64, f64, Option<&'a str>, Option<bool>, f64, bool);
+    let cases: [Case; 12] = [
         ("赣L00001", 2, 18.0, None, None, 3.5, false),
         ("赣L00002", 2, 18.5, None, None, 3.5, true),
         ("赣L00003", 3, 26.0, Some("truck"), None, 3.5, true),
