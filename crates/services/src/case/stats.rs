@@ -13,7 +13,7 @@
 //! | 作废 | center / actor | cancelled |
 //! | 派遣 | center / dispatcher | dispatched (+in time by the 立案+派遣 clock) |
 //! | 派遣 | handling department / — | needs_disposal; needs_closing on the first dispatch |
-//! | 处置反馈 | handling department / handler | disposed (+in time by the dispose clock) |
+//! | 处置反馈 (first) | handling department / handler | disposed (+in time by the dispose clock) |
 //! | 派核查 | center / clerk | check_dispatched (+in time: within the check limit since the feedback) |
 //! | 派核查 | center / inspector sent | needs_check |
 //! | 核查 | center / inspector | checked (+in time by the check clock) |
@@ -219,8 +219,11 @@ pub(crate) fn on_action(
             handling,
             user,
             StageCounters {
-                disposed: 1,
-                disposed_in_time: b(in_time(running(Clock::Dispose), now)),
+                // once per case: a feedback after rework is not a second disposal
+                disposed: b(before.disposed_at.is_none()),
+                disposed_in_time: b(
+                    before.disposed_at.is_none() && in_time(running(Clock::Dispose), now)
+                ),
                 ..c()
             },
         )),
