@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 pub enum MatterTarget {
     /// Always this matter code.
     Code { code: String },
-    /// The "<component>异常" matter of the watched component's class (matters
+    /// The "`<component>`异常" matter of the watched component's class (matters
     /// 01001–05xxx share the component class code), so a tilt sensor on a
     /// rain-water manhole opens 01003 雨水井盖异常; `fallback` when the device
     /// watches no component or its class has no matter of the same code.

@@ -23,9 +23,16 @@ pub mod overload;
 pub mod packs;
 pub mod rules;
 
-pub use alarm_mapping::{AlarmMapping, DispatchPolicy, LinkageAction, MatterTarget};
-pub use model::{
-    DataType, Device, EventDef, GeoPoint, Grant, GrantTarget, Permission, Product, PropertyDef,
-    Protocol, Telemetry, Value,
+pub use alarm_mapping::{
+    AlarmCaseDraft, AlarmMapping, DispatchPolicy, LinkageAction, MappingTable, MatterTarget,
+    PlannedCommand,
 };
-pub use rules::{Alarm, AlarmChange, AlarmChangeKind, AlarmKey, Rule, RuleEngine};
+pub use model::{
+    CommandDef, DataType, Device, EventDef, EventOccurrence, GeoPoint, Grant, GrantTarget, Level,
+    Permission, Product, PropertyDef, Protocol, Telemetry, Value, may,
+};
+pub use packs::Pack;
+pub use rules::{
+    Alarm, AlarmChange, AlarmChangeKind, AlarmKey, AlarmState, ClearPolicy, ClearReason, Condition,
+    DeviceContext, Rule, RuleEngine, RuleSet,
+};
