@@ -3,7 +3,7 @@
 //! binary, plus city-local extensions stored by the city.
 //!
 //! The same 5-digit code can name a component class and a matter class
-//! (matters 01001–05xxx are "<component>异常"), so classes are keyed by
+//! (matters 01001–05xxx are "`<component>`异常"), so classes are keyed by
 //! `(kind, code)`.
 
 use crate::Invalid;
