@@ -90,6 +90,13 @@ pub enum ImportWhat {
         #[arg(long, default_value = "wgs84")]
         crs: String,
     },
+    /// Responsibility grids (责任网格): GeoJSON polygons with code, name,
+    /// department_code, staff_code.
+    ResponsibilityGrids {
+        file: PathBuf,
+        #[arg(long, default_value = "wgs84")]
+        crs: String,
+    },
     /// Departments (CSV: code,name,kind,tier,area_code,parent_code).
     Departments { file: PathBuf },
     /// Staff (CSV: code,name,department_code,position,phone,username).

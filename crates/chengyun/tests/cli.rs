@@ -126,6 +126,15 @@ fn a_city_loaded_from_the_command_line_is_served() {
     // 月湖区 is about 146 km²: ~580 cells of 0.25 km², plus clipped ones on the edge.
     assert!((500..800).contains(&n), "{grids}");
 
+    let resp = cy.file(
+        "resp.geojson",
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"ZR-JB-01","name":"江边责任网格一","department_code":"YH-JB","staff_code":"S002"},"geometry":{"type":"Polygon","coordinates":[[[117.02,28.23],[117.04,28.23],[117.04,28.25],[117.02,28.25],[117.02,28.23]]]}}]}"#,
+    );
+    assert!(
+        cy.ok(&["import", "responsibility-grids", &resp, "--crs", "gcj02"])
+            .contains("imported 1 responsibility grids")
+    );
+
     let comps = cy.file(
         "components.csv",
         "OBJID,OBJNAME,DEPTCODE1,DEPTNAME1,OBJSTATE,ORDATE,POINTX,POINTY\n\

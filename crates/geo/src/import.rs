@@ -11,7 +11,7 @@
 
 use crate::crs::{self, Crs};
 use crate::index::Locator;
-use chengyun_domain::city::{Area, UnitGrid};
+use chengyun_domain::city::{Area, ResponsibilityGrid, UnitGrid};
 use chengyun_domain::codes::{AreaLevel, DivisionCode, GridCode};
 use chengyun_domain::{Invalid, ValidationError};
 use geo::line_intersection::{LineIntersection, line_intersection};
@@ -27,6 +27,9 @@ const GRID_CODE_KEYS: [&str; 3] = ["code", "BGID", "grid_code"];
 const GRID_AREA_KEYS: [&str; 2] = ["area_code", "community_code"];
 /// DataV marks the top of its hierarchy with the country code as parent.
 const COUNTRY_CODE: &str = "100000";
+const RESP_CODE_KEYS: [&str; 2] = ["code", "ZRWGBM"];
+const RESP_DEPT_KEYS: [&str; 2] = ["department_code", "DEPTCODE"];
+const RESP_STAFF_KEYS: [&str; 2] = ["staff_code", "STAFFCODE"];
 
 /// A point feature: (index in the file, properties, WGS-84 lon, lat).
 pub type PointFeature = (usize, Map<String, Value>, f64, f64);
@@ -190,6 +193,75 @@ pub fn parse_grids(
                 area_m2,
             });
         }
+    }
+    errs.into_result()?;
+    Ok(out)
+}
+
+/// Parses responsibility grids (责任网格): polygons with `code` (or `ZRWGBM`),
+/// `name`, and optionally the responsible `department_code` and `staff_code`.
+pub fn parse_responsibility_grids(
+    json: &[u8],
+    crs: Crs,
+) -> Result<Vec<ResponsibilityGrid>, ValidationError> {
+    let doc = Features::parse(json)?;
+    let mut errs = ValidationError::default();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut out = Vec::with_capacity(doc.items.len());
+    for (i, f) in doc.items.iter().enumerate() {
+        if errs.problems.len() >= ValidationError::LIMIT {
+            break;
+        }
+        let path = doc.path(i);
+        let Some(props) = feature_properties(f, &path, &mut errs) else {
+            continue;
+        };
+        let pp = format!("{path}.properties");
+        let text = |keys: &[&'static str], errs: &mut ValidationError| -> Option<String> {
+            let (key, v) = find(props, keys)?;
+            match code_text(v) {
+                Ok(s) if s.is_empty() || s.len() > 64 => {
+                    errs.push(Invalid::new(
+                        format!("{pp}.{key}"),
+                        "must be 1-64 characters",
+                    ));
+                    None
+                }
+                Ok(s) => Some(s),
+                Err(m) => {
+                    errs.push(Invalid::new(format!("{pp}.{key}"), m));
+                    None
+                }
+            }
+        };
+        let code = text(&RESP_CODE_KEYS, &mut errs);
+        if code.is_none() && find(props, &RESP_CODE_KEYS).is_none() {
+            errs.push(Invalid::new(
+                &pp,
+                "missing the responsibility grid code: give code or ZRWGBM",
+            ));
+        }
+        let name = optional_name(props, &pp, &mut errs);
+        let department_code = text(&RESP_DEPT_KEYS, &mut errs);
+        let staff_code = text(&RESP_STAFF_KEYS, &mut errs);
+        let Some(boundary) = polygonal(f, crs, &path, &mut errs) else {
+            continue;
+        };
+        let Some(code) = code else { continue };
+        if let Some(first) = seen.insert(code.clone(), path.clone()) {
+            errs.push(Invalid::new(
+                format!("{pp}.code"),
+                format!("duplicate responsibility grid code {code}: {first} has it already"),
+            ));
+            continue;
+        }
+        out.push(ResponsibilityGrid {
+            name: name.unwrap_or_else(|| code.clone()),
+            code,
+            department_code,
+            staff_code,
+            boundary,
+        });
     }
     errs.into_result()?;
     Ok(out)

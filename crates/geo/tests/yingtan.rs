@@ -352,3 +352,36 @@ fn guixi_grids_are_fast_enough() {
     assert!((sum - d_m2).abs() / d_m2 < 0.02, "{sum} vs {d_m2}");
     assert!(took.as_secs() < 60, "{took:?}");
 }
+
+#[test]
+fn responsibility_grids_parse_with_their_owner() {
+    let json = serde_json::json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "ZR-001", "name": "江边责任网格一", "department_code": "YH-JB", "staff_code": "S002"},
+         "geometry": {"type": "Polygon", "coordinates": [[[117.0,28.2],[117.01,28.2],[117.01,28.21],[117.0,28.21],[117.0,28.2]]]}},
+        {"type": "Feature", "properties": {"ZRWGBM": "ZR-001"},
+         "geometry": {"type": "Polygon", "coordinates": [[[117.0,28.2],[117.01,28.2],[117.01,28.21],[117.0,28.21],[117.0,28.2]]]}},
+        {"type": "Feature", "properties": {"name": "无编码"},
+         "geometry": {"type": "Polygon", "coordinates": [[[117.0,28.2],[117.01,28.2],[117.01,28.21],[117.0,28.21],[117.0,28.2]]]}}
+    ]});
+    let bytes = serde_json::to_vec(&json).unwrap();
+    let e = chengyun_geo::import::parse_responsibility_grids(&bytes, chengyun_geo::Crs::Wgs84)
+        .unwrap_err();
+    let fields: Vec<_> = e.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["features[1].properties.code", "features[2].properties"],
+        "{e:?}"
+    );
+    let mut ok = json.clone();
+    ok["features"].as_array_mut().unwrap().truncate(1);
+    let grids = chengyun_geo::import::parse_responsibility_grids(
+        &serde_json::to_vec(&ok).unwrap(),
+        chengyun_geo::Crs::Gcj02,
+    )
+    .unwrap();
+    assert_eq!(grids[0].department_code.as_deref(), Some("YH-JB"));
+    assert_eq!(grids[0].staff_code.as_deref(), Some("S002"));
+    // GCJ-02 in, WGS-84 stored: shifted by a few hundred metres.
+    let x = grids[0].boundary.0[0].exterior().0[0].x;
+    assert!((x - 117.0).abs() > 1e-4 && (x - 117.0).abs() < 1e-2, "{x}");
+}

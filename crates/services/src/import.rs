@@ -157,6 +157,20 @@ pub async fn import_grids(
     Ok(report("grids", n))
 }
 
+/// Imports responsibility grids (责任网格) from GeoJSON polygons.
+pub async fn import_responsibility_grids(
+    store: &dyn Store,
+    json: &[u8],
+    crs: Crs,
+    actor: &Actor,
+) -> Result<ImportReport, ImportError> {
+    let grids = chengyun_geo::import::parse_responsibility_grids(json, crs)?;
+    let n = store
+        .upsert_responsibility_grids(&grids, &audit(actor, "responsibility_grid", grids.len()))
+        .await?;
+    Ok(report("responsibility grids", n))
+}
+
 /// Imports departments from CSV: `code,name,kind,tier,area_code,parent_code`
 /// (Chinese headers 编码,名称,类型,层级,区划代码,上级编码 work too).
 pub async fn import_departments_csv(

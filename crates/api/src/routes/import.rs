@@ -39,11 +39,11 @@ impl From<ImportReport> for ImportResult {
     }
 }
 
-/// Imports a file: `areas` and `grids` take GeoJSON, `departments` and `staff`
+/// Imports a file: `areas`, `grids` and `responsibility_grids` take GeoJSON, `departments` and `staff`
 /// CSV, `components` CSV or GeoJSON (`?format=`). The body is the raw file.
 /// Nothing is stored when any row is bad; the 400 answer lists every problem.
 #[utoipa::path(post, path = "/api/v1/import/{kind}", tag = "import",
-    params(("kind" = String, Path, description = "areas, grids, departments, staff or components"), ImportParams),
+    params(("kind" = String, Path, description = "areas, grids, responsibility_grids, departments, staff or components"), ImportParams),
     request_body(content = String, description = "The file", content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored", body = ImportResult)),
     security(("session" = []), ("token" = [])))]
@@ -66,6 +66,9 @@ pub async fn import(
         "grids" => {
             let city = state.city();
             import::import_grids(store, &body, crs, &city.locator, actor).await?
+        }
+        "responsibility_grids" => {
+            import::import_responsibility_grids(store, &body, crs, actor).await?
         }
         "departments" => import::import_departments_csv(store, &body, actor).await?,
         "staff" => import::import_staff_csv(store, &body, actor).await?,
@@ -90,7 +93,7 @@ pub async fn import(
             return Err(Invalid::new(
                 "kind",
                 format!(
-                    "unknown import kind {other:?}; use areas, grids, departments, staff or components"
+                    "unknown import kind {other:?}; use areas, grids, responsibility_grids, departments, staff or components"
                 ),
             )
             .into());

@@ -37,6 +37,10 @@ pub async fn run(config: &Config, what: ImportWhat) -> anyhow::Result<()> {
             sp.finish_and_clear();
             r
         }
+        ImportWhat::ResponsibilityGrids { file, crs } => {
+            let bytes = read(&file)?;
+            import::import_responsibility_grids(store, &bytes, parse_crs(&crs)?, &actor).await
+        }
         ImportWhat::Departments { file } => {
             let bytes = read(&file)?;
             import::import_departments_csv(store, &bytes, &actor).await
