@@ -21,6 +21,8 @@
 
 pub mod gb28181;
 pub mod jt808;
+#[cfg(feature = "runtime")]
+pub mod source;
 pub mod stream;
 pub mod text;
 pub mod watch;
