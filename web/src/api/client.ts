@@ -17,6 +17,18 @@ import type {
   UnitGrid,
   User,
 } from './types';
+import type {
+  ActionRequest,
+  AttachmentMeta,
+  CaseSummary,
+  CaseView,
+  DispatchDecision,
+  EvaluationGroupBy,
+  EvaluationReport,
+  Headline,
+  MatterSuggestion,
+  NewCase,
+} from './cases';
 
 /** An API refusal or a network failure, carrying the server's code and message. */
 export class ApiError extends Error {
@@ -87,10 +99,13 @@ export class Api {
     private readonly fetchImpl: Fetch = (i, r) => fetch(i, r),
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
-    if (body !== undefined) {
-      init.headers = { accept: 'application/json', 'content-type': 'application/json' };
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json', ...headers } };
+    if (body instanceof Blob) {
+      init.headers = { accept: 'application/json', 'content-type': body.type || 'application/octet-stream', ...headers };
+      init.body = body;
+    } else if (body !== undefined) {
+      init.headers = { accept: 'application/json', 'content-type': 'application/json', ...headers };
       init.body = JSON.stringify(body);
     }
     let res: Response;
@@ -170,6 +185,43 @@ export class Api {
   audit(query?: Query): Promise<Paged<AuditRecord>> {
     return this.page<AuditRecord>('/api/v1/audit', query);
   }
+
+  // --- the case loop
+  /** Reports a case; `key` makes a retried submit return the first result (Idempotency-Key). */
+  report(c: NewCase, key?: string): Promise<CaseView> {
+    return this.request<CaseView>('POST', '/api/v1/cases', c, key ? { 'idempotency-key': key } : {});
+  }
+  cases(query: Query, cursor?: string | null, limit = 50): Promise<Paged<CaseSummary>> {
+    return this.page<CaseSummary>('/api/v1/cases', query, cursor, limit);
+  }
+  caseView(idOrNumber: number | string): Promise<CaseView> {
+    return this.get<CaseView>(`/api/v1/cases/${encodeURIComponent(String(idOrNumber))}`);
+  }
+  act(id: number, req: ActionRequest): Promise<CaseView> {
+    return this.post<CaseView>(`/api/v1/cases/${id}/actions`, req);
+  }
+  dispatchSuggestion(id: number): Promise<DispatchDecision> {
+    return this.get<DispatchDecision>(`/api/v1/cases/${id}/dispatch-suggestion`);
+  }
+  /** Uploads a photo or document; the server sniffs its type and answers its metadata. */
+  upload(file: Blob, name: string): Promise<AttachmentMeta> {
+    return this.request<AttachmentMeta>('POST', withQuery('/api/v1/attachments', { name }), file);
+  }
+  async classify(text: string, limit = 5): Promise<MatterSuggestion[]> {
+    const r = await this.get<MatterSuggestion[] | { suggestions?: MatterSuggestion[]; items?: MatterSuggestion[] }>('/api/v1/classify', { text, limit });
+    return Array.isArray(r) ? r : (r.suggestions ?? r.items ?? []);
+  }
+  evaluation(query: { from?: string; to?: string; group?: EvaluationGroupBy; level?: string; area?: string }): Promise<EvaluationReport> {
+    return this.get<EvaluationReport>('/api/v1/evaluation', query);
+  }
+  headline(query: { from?: string; to?: string; area?: string } = {}): Promise<Headline> {
+    return this.get<Headline>('/api/v1/evaluation/headline', query);
+  }
+}
+
+/** The URL of an attachment's bytes (photos are shown with it). */
+export function attachmentUrl(id: string): string {
+  return `/api/v1/attachments/${encodeURIComponent(id)}`;
 }
 
 /** Walks a cursor-paginated list page by page (500 items a page, the API's maximum). */

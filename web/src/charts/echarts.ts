@@ -1,10 +1,13 @@
 // ECharts, tree-shaken to what our pages draw (keeps the bundle lean).
 
-import { BarChart, MapChart, PieChart, ScatterChart } from 'echarts/charts';
-import { GeoComponent, GridComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
+import { BarChart, EffectScatterChart, LineChart, MapChart, PieChart, ScatterChart } from 'echarts/charts';
+import { GeoComponent, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
 
-echarts.use([MapChart, ScatterChart, BarChart, PieChart, GeoComponent, GridComponent, TooltipComponent, VisualMapComponent, CanvasRenderer]);
+echarts.use([
+  MapChart, ScatterChart, EffectScatterChart, BarChart, LineChart, PieChart,
+  GeoComponent, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent, CanvasRenderer,
+]);
 
 export { echarts };

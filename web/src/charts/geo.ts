@@ -71,3 +71,26 @@ export function labelPoint(g: Geometry): [number, number] | null {
   const b = bounds({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { code: '', name: '' }, geometry: { type: 'Polygon', coordinates: [best] } }] });
   return b ? [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] : null;
 }
+
+/** Ray casting over one ring ([lon, lat] pairs). */
+function inRing(x: number, y: number, ring: readonly number[][]): boolean {
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i] as [number, number];
+    const [xj, yj] = ring[j] as [number, number];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/** Whether a point lies in a polygon or multipolygon (holes excluded). */
+export function pointInGeometry(lon: number, lat: number, g: Geometry): boolean {
+  const polys = (g.type === 'Polygon' ? [g.coordinates] : g.coordinates) as number[][][][];
+  return polys.some((p) => p.length > 0 && inRing(lon, lat, p[0]!) && !p.slice(1).some((h) => inRing(lon, lat, h)));
+}
+
+/** The code of the first feature holding the point, or null. */
+export function featureAt(fc: FeatureCollection, lon: number, lat: number): string | null {
+  for (const f of fc.features) if (pointInGeometry(lon, lat, f.geometry)) return f.properties.code;
+  return null;
+}

@@ -29,6 +29,8 @@ export interface AreaMapInput {
   labels?: boolean;
   /** Whether the map pans and zooms. */
   roam?: boolean;
+  /** Points drawn with a ripple for a moment (a new case, an alarm). */
+  flashes?: readonly { name: string; lon: number; lat: number }[];
 }
 
 /** The largest value, at least 1 so the legend always has a range. */
@@ -54,7 +56,7 @@ export function areaMapOption(input: AreaMapInput) {
     tooltip: {
       trigger: 'item',
       formatter: (p: { seriesType?: string; name: string; value?: unknown; data?: { areaName?: string } }) => {
-        if (p.seriesType === 'scatter') return p.name;
+        if (p.seriesType === 'scatter' || p.seriesType === 'effectScatter') return p.name;
         const v = Array.isArray(p.value) ? p.value[2] : p.value;
         return `${names.get(p.name) ?? p.name}<br/>${input.metricLabel}：${Number.isFinite(v as number) ? v : 0} ${input.unit}`;
       },
@@ -110,6 +112,20 @@ export function areaMapOption(input: AreaMapInput) {
         },
         data: points.filter((p) => p.group === g).map((p) => ({ name: p.name, value: [p.lon, p.lat], area: p.area ?? null })),
       })),
+      ...((input.flashes ?? []).length
+        ? [
+            {
+              type: 'effectScatter',
+              name: '新案件',
+              coordinateSystem: 'geo',
+              zlevel: 3,
+              symbolSize: 22,
+              rippleEffect: { brushType: 'stroke', scale: 4, period: 2 },
+              itemStyle: { color: THEME.danger, shadowBlur: 16, shadowColor: THEME.danger },
+              data: (input.flashes ?? []).map((f) => ({ name: f.name, value: [f.lon, f.lat] })),
+            },
+          ]
+        : []),
     ],
   };
 }

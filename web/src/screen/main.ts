@@ -1,22 +1,32 @@
-// The big screen (大屏): a 1920×1080 design canvas scaled to the window, the
-// city map shaded by an area metric, drill-down from city to districts to grids.
+// The big screen (大屏): a 1920×1080 design canvas scaled to the window; the city
+// map shaded by open-case load (在办案件) with live case markers, drill-down from
+// city to districts to grids; case KPIs, a 14-day trend and the department ranking
+// from the evaluation aggregates; a live feed over SSE. Nothing here lists every
+// case: figures come from aggregate endpoints, markers from one bounded page.
 
 import '../styles/screen.css';
 import { ApiError, api } from '../api/client';
+import type { CaseSummary, TimerColour } from '../api/cases';
 import type { Area, Me, UnitGrid } from '../api/types';
+import { ACTION_ZH, COLOUR_ZH, STATE_ZH, stepZh } from '../cases/labels';
 import { clockText, fitScale } from '../charts/clock';
 import { echarts } from '../charts/echarts';
 import { type FeatureCollection, featureCollection } from '../charts/geo';
 import { type Kpi, formatCount, visibleKpis } from '../charts/kpi';
-import { areaMapOption } from '../charts/map';
-import { componentAreaKey, divisionPrefix, statusCounts } from '../charts/metrics';
+import { type MapPoint, areaMapOption } from '../charts/map';
 import { rankingBarOption } from '../charts/ranking';
-import { STATUS_COLORS, statusRingOption } from '../charts/status';
+import { THEME } from '../charts/theme';
+import { dayWindows, trendOption } from '../charts/trend';
 import { byId, el, errorText, goLogin } from '../dom';
-import { COMPONENT_STATUS_ZH, LEVEL_ZH, zh } from '../labels';
-import { METRICS, componentCount } from './metric';
+import { LEVEL_ZH, zh } from '../labels';
+import { type CaseEvent, Debounce, caseEvent, isResync, subscribe } from '../live/sse';
+import { ComponentCount, OpenCaseLoad } from './metric';
+import { kpiCards, scoreRanking } from './figures';
 
-const metric = METRICS[0]!;
+/** At most this many open cases are drawn as markers (one page; never the whole list). */
+const MARKER_LIMIT = 300;
+/** Seconds a new case flashes on the map. */
+const FLASH_MS = 6000;
 
 function scaleCanvas(): void {
   const s = fitScale(window.innerWidth, window.innerHeight);
@@ -42,64 +52,70 @@ function overlay(text: string | null): void {
   o.textContent = text ?? '';
 }
 
-async function kpis(root: Area): Promise<void> {
-  const [districts, streets, grids, departments, comps] = await Promise.all([
-    api.areas({ level: 'district' }),
-    api.areas({ level: 'street' }),
-    api.grids(root.level === 'city' ? undefined : root.code),
-    api.departments(),
-    componentCount.components(),
-  ]);
-  const st = statusCounts(comps);
-  const cards: Kpi[] = [
-    { key: 'districts', label: '区（县、市）', value: root.level === 'city' ? districts.length : null, unit: '个' },
-    { key: 'streets', label: '街道（乡镇）', value: streets.length, unit: '个' },
-    { key: 'grids', label: '单元网格', value: grids.length, unit: '个' },
-    { key: 'departments', label: '部门', value: departments.length, unit: '个' },
-    { key: 'components', label: '城市部件', value: comps.length, unit: '个' },
-    { key: 'damaged', label: '破损/丢失部件', value: comps.length ? st.damaged + st.lost : null, unit: '个' },
-  ];
-  const box = byId('kpis');
-  box.replaceChildren(
-    ...visibleKpis(cards).map((k) =>
-      el('div', { class: 'kpi', 'data-kpi': k.key }, el('div', { class: 'kpi-label' }, k.label), el('div', { class: 'kpi-value' }, formatCount(k.value ?? 0), el('small', {}, k.unit ?? ''))),
-    ),
-  );
-  const ring = echarts.init(byId('status-chart'));
-  ring.setOption(statusRingOption(st));
-  if (comps.length === 0) byId('status-chart').append(el('div', { class: 'empty' }, '尚未导入部件'));
+const COLOUR_POINT: Record<string, string> = {
+  [COLOUR_ZH.green]: THEME.ok,
+  [COLOUR_ZH.yellow]: THEME.warn,
+  [COLOUR_ZH.red]: THEME.danger,
+  无计时: THEME.accent,
+};
+
+function pointGroup(c: TimerColour | null): string {
+  return c ? COLOUR_ZH[c] : '无计时';
+}
+
+/** Open cases as markers: the newest page in the viewed area. */
+class Markers {
+  private cache = new Map<string, Promise<CaseSummary[]>>();
+  get(area: string | undefined): Promise<CaseSummary[]> {
+    const key = area ?? '';
+    let p = this.cache.get(key);
+    if (!p) {
+      p = api.cases({ open: true, area }, null, MARKER_LIMIT).then((page) => page.items);
+      this.cache.set(key, p);
+      p.catch(() => this.cache.delete(key));
+    }
+    return p;
+  }
+  invalidate(): void {
+    this.cache.clear();
+  }
 }
 
 interface View {
   area: Area;
-  /** What the map draws: children areas, unit grids, or the area itself. */
   kind: 'children' | 'grids' | 'self';
   fc: FeatureCollection;
+  codes: string[];
   clickable: Set<string>;
+  mapName: string;
 }
 
 class MapScreen {
-  private readonly chart = echarts.init(byId('map'));
-  private readonly ranking = echarts.init(byId('ranking'));
+  readonly chart = echarts.init(byId('map'));
+  readonly markers = new Markers();
+  private readonly metric: OpenCaseLoad;
   private readonly stack: Area[] = [];
   private view: View | null = null;
   private seq = 0;
+  private flashes: { name: string; lon: number; lat: number; until: number }[] = [];
+  private root: Area | null = null;
 
   constructor() {
+    this.metric = new OpenCaseLoad(() => this.markers.get(this.scopeArea()));
     this.chart.on('click', (p) => {
-      // A click on a region names its code; on a point, the area the point lies in.
       const area = p.seriesType === 'scatter' ? (p.data as { area?: string | null } | undefined)?.area : p.name;
       const code = area ?? '';
       if (this.view?.clickable.has(code)) void this.open(code);
     });
     byId('back').addEventListener('click', () => void this.back());
-    window.addEventListener('resize', () => {
-      this.chart.resize();
-      this.ranking.resize();
-    });
+    window.addEventListener('resize', () => this.chart.resize());
   }
 
-  /** Pixel of a WGS-84 point on the map (automation and tests). */
+  private scopeArea(): string | undefined {
+    const a = this.view?.area ?? this.stack[this.stack.length - 1];
+    return a && a.level !== 'city' ? a.code : undefined;
+  }
+
   pixelOf(lon: number, lat: number): [number, number] | null {
     const p = this.chart.convertToPixel({ geoIndex: 0 }, [lon, lat]) as number[] | undefined;
     if (!p) return null;
@@ -131,6 +147,7 @@ class MapScreen {
 
   async show(area: Area): Promise<void> {
     const seq = ++this.seq;
+    this.root ??= area;
     const children = await api.children(area.code, true);
     let kind: View['kind'];
     let fc: FeatureCollection;
@@ -150,61 +167,173 @@ class MapScreen {
         fc = featureCollection([area]).fc;
       }
     }
-    const codes = fc.features.map((f) => f.properties.code);
-    const values = await metric.values(codes);
-    const comps = await componentCount.components();
-    if (seq !== this.seq) return; // a later click won
+    if (seq !== this.seq) return;
     const mapName = `area-${area.code}-${kind}`;
     echarts.registerMap(mapName, fc as unknown as Parameters<typeof echarts.registerMap>[1]);
-    const prefix = divisionPrefix(area.code);
-    const inside = comps.filter((c) => (c.grid_code ?? c.id).startsWith(prefix));
-    const statusColors: Record<string, string> = {};
-    for (const [s, c] of Object.entries(STATUS_COLORS)) statusColors[zh(COMPONENT_STATUS_ZH, s)] = c;
-    this.chart.setOption(
-      areaMapOption({
-        mapName,
-        fc,
-        values,
-        metricLabel: metric.label,
-        unit: metric.unit,
-        labels: kind !== 'grids',
-        roam: kind === 'grids',
-        points: inside.map((c) => ({
-          name: `${c.name}（${zh(COMPONENT_STATUS_ZH, c.status)}）`,
-          lon: c.lon,
-          lat: c.lat,
-          group: zh(COMPONENT_STATUS_ZH, c.status),
-          area: componentAreaKey(c, codes),
-        })),
-        pointColors: statusColors,
-      }),
-      true,
-    );
-    this.view = { area, kind, fc, clickable: new Set(kind === 'children' ? codes : []) };
+    const codes = fc.features.map((f) => f.properties.code);
+    this.view = { area, kind, fc, codes, clickable: new Set(kind === 'children' ? codes : []), mapName };
     this.stack.push(area);
     byId('map').dataset.area = area.code;
     byId('map').dataset.kind = kind;
     byId('back').hidden = this.stack.length < 2;
     byId('crumbs').textContent = this.stack.map((a) => a.name).join(' › ');
     const what = kind === 'children' ? `各${zh(LEVEL_ZH, children[0]?.level)}` : kind === 'grids' ? '各单元网格' : area.name;
-    byId('map-note').textContent = `着色：${what}${metric.label}（部件图层按状态着色）${kind === 'children' ? ' · 点击区域下钻' : ''}`;
+    byId('map-note').textContent =
+      `着色：${what}${this.metric.label}` +
+      (kind === 'grids' ? `（按最新 ${MARKER_LIMIT} 件在办案件落点统计）` : '') +
+      ' · 圆点：在办案件（按计时亮灯着色）' +
+      (kind === 'children' ? ' · 点击区域下钻' : '');
+    await this.redraw();
+  }
 
-    const names = new Map(fc.features.map((f) => [f.properties.code, f.properties.name]));
-    byId('ranking-title').textContent = `${metric.label}排名 · ${kind === 'grids' ? '单元网格 前10' : area.name}`;
-    this.ranking.setOption(
-      rankingBarOption(
-        codes.map((c) => ({ name: kind === 'grids' ? c.slice(-6) : (names.get(c) ?? c), value: values.get(c) ?? 0 })),
-        { unit: metric.unit, top: 10 },
-      ),
+  /** Re-reads the shading and the markers of the current view and draws them. */
+  async redraw(): Promise<void> {
+    const v = this.view;
+    if (!v) return;
+    const seq = this.seq;
+    const [values, cases] = await Promise.all([this.metric.values(v.codes, v.fc), this.markers.get(this.scopeArea())]);
+    if (seq !== this.seq) return;
+    const now = Date.now();
+    this.flashes = this.flashes.filter((f) => f.until > now);
+    const points: MapPoint[] = cases
+      .filter((c) => c.lon !== null && c.lat !== null)
+      .map((c) => ({
+        name: `${c.number} ${c.title}（${STATE_ZH[c.state] ?? c.state_label}）`,
+        lon: c.lon!,
+        lat: c.lat!,
+        group: pointGroup(c.colour),
+        area: v.codes.find((code) => (c.area_code ?? '').startsWith(code)) ?? null,
+      }));
+    this.chart.setOption(
+      areaMapOption({
+        mapName: v.mapName,
+        fc: v.fc,
+        values,
+        metricLabel: this.metric.label,
+        unit: this.metric.unit,
+        labels: v.kind !== 'grids',
+        roam: v.kind === 'grids',
+        points,
+        pointColors: COLOUR_POINT,
+        flashes: this.flashes,
+      }),
       true,
     );
-    byId('children-title').textContent = children.length ? `下辖${zh(LEVEL_ZH, children[0]?.level)}（${children.length}）` : kind === 'grids' ? `单元网格（${grids.length}）` : '下辖区域';
-    byId('children').replaceChildren(
-      ...(children.length
-        ? children.map((c) => el('li', { 'data-code': c.code }, c.name))
-        : [el('li', { class: 'muted' }, kind === 'grids' ? `共 ${grids.length} 个单元网格，滚轮缩放查看` : '暂无下级区域数据')]),
-    );
+    let total = 0;
+    for (const code of v.codes) total += values.get(code) ?? 0;
+    const m = byId('map');
+    m.dataset.openTotal = String(total);
+    m.dataset.markers = String(points.length);
+    m.dataset.flashes = String(this.flashes.length);
   }
+
+  flash(name: string, lon: number, lat: number): void {
+    this.flashes.push({ name, lon, lat, until: Date.now() + FLASH_MS });
+    window.setTimeout(() => void this.redraw(), FLASH_MS + 50);
+  }
+}
+
+async function drawKpis(scopeArea: string | undefined): Promise<void> {
+  const now = new Date();
+  const days = dayWindows(now, 14);
+  const today = days[days.length - 1]!;
+  const first = days[0]!;
+  const [todayReport, periodReport, overdue] = await Promise.all([
+    api.evaluation({ from: today.from, to: today.to, area: scopeArea }),
+    api.evaluation({ from: first.from, to: today.to, area: scopeArea }),
+    api.cases({ open: true, overdue: true, area: scopeArea }, null, 500),
+  ]);
+  const cards: Kpi[] = kpiCards(todayReport, periodReport, { count: overdue.items.length, more: overdue.next_cursor !== null });
+  const box = byId('kpis');
+  box.replaceChildren(
+    ...visibleKpis(cards).map((k) =>
+      el(
+        'div',
+        { class: `kpi ${k.key.endsWith('rate') ? 'rate' : ''} ${k.key === 'overdue' ? 'alert' : ''}`, 'data-kpi': k.key, title: k.hint },
+        el('div', { class: 'kpi-label' }, k.label),
+        el('div', { class: 'kpi-value' }, k.unit === '%' ? (k.value ?? 0).toFixed(1) : formatCount(k.value ?? 0), k.key === 'overdue' && overdue.next_cursor ? '+' : '', el('small', {}, k.unit ?? '')),
+      ),
+    ),
+  );
+}
+
+async function drawTrend(chart: echarts.ECharts, scopeArea: string | undefined): Promise<void> {
+  const days = dayWindows(new Date(), 14);
+  // One headline aggregate per day (the evaluation has no per-day grouping yet).
+  const heads = await Promise.all(days.map((d) => api.headline({ from: d.from, to: d.to, area: scopeArea })));
+  chart.setOption(
+    trendOption(
+      days.map((d) => d.label),
+      [
+        { name: '上报', values: heads.map((h) => h.reported) },
+        { name: '结案', values: heads.map((h) => h.handled), color: THEME.ok },
+      ],
+    ),
+    true,
+  );
+  byId('trend').dataset.total = String(heads.reduce((s, h) => s + h.reported, 0));
+}
+
+async function drawRanking(chart: echarts.ECharts, scopeArea: string | undefined): Promise<void> {
+  const days = dayWindows(new Date(), 14);
+  const report = await api.evaluation({ group: 'department', from: days[0]!.from, to: days[days.length - 1]!.to, area: scopeArea });
+  const ranked = scoreRanking(report.rows);
+  byId('ranking-title').textContent = '部门综合评价排名（近14天）';
+  chart.setOption(rankingBarOption(ranked, { unit: '分', top: 10 }), true);
+  byId('ranking').dataset.rows = String(ranked.length);
+  if (ranked.length === 0) byId('ranking').dataset.empty = 'true';
+}
+
+async function drawBase(root: Area): Promise<void> {
+  const comps = new ComponentCount();
+  const [streets, grids, components] = await Promise.all([
+    api.areas({ level: 'street' }),
+    api.grids(root.level === 'city' ? undefined : root.code),
+    comps.components(),
+  ]);
+  byId('base').replaceChildren(
+    el('span', {}, '街道（乡镇）', el('b', {}, formatCount(streets.length)), '个'),
+    el('span', {}, '单元网格', el('b', {}, formatCount(grids.length)), '个'),
+    el('span', { 'data-base': 'components' }, '城市部件', el('b', {}, formatCount(components.length)), '个'),
+  );
+}
+
+function feedItem(e: { at: string | null; number: string; what: string; state: string | null }, fresh: boolean): HTMLElement {
+  const t = e.at ? new Date(e.at).toLocaleTimeString('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false, hour: '2-digit', minute: '2-digit' }) : '—';
+  return el(
+    'li',
+    { class: fresh ? 'fresh' : undefined, 'data-number': e.number },
+    el('span', { class: 't' }, t),
+    el('span', { class: 'what' }, `${e.number} ${e.what}`),
+    el('span', { class: 'st' }, e.state ? ((STATE_ZH as Record<string, string>)[e.state] ?? e.state) : ''),
+  );
+}
+
+async function initialFeed(scopeArea: string | undefined): Promise<void> {
+  const page = await api.cases({ area: scopeArea }, null, 12);
+  const feed = byId('feed');
+  feed.replaceChildren(
+    ...(page.items.length
+      ? page.items.map((c) => feedItem({ at: c.reported_at, number: c.number, what: c.title, state: c.state }, false))
+      : [el('li', { class: 'muted' }, '暂无案件，新上报的案件将实时出现在这里')]),
+  );
+}
+
+async function onCaseEvent(e: CaseEvent, screen: MapScreen): Promise<void> {
+  const feed = byId('feed');
+  feed.querySelector('li.muted')?.remove();
+  let what = e.change === 'created' ? '新上报' : e.kind === 'timer' ? `计时${e.change === 'overdue' ? '超时' : '预警'}` : (ACTION_ZH as Record<string, string>)[e.change] ?? stepZh(e.change);
+  if (e.change === 'created') {
+    try {
+      const v = await api.caseView(e.caseId);
+      what = `新上报：${v.case.title}`;
+      if (v.case.lon !== null && v.case.lat !== null) screen.flash(`${v.case.number} ${v.case.title}`, v.case.lon, v.case.lat);
+    } catch {
+      // Out of scope or gone: the feed line still names the number.
+    }
+  }
+  feed.prepend(feedItem({ at: e.at, number: e.number, what, state: e.state }, true));
+  while (feed.children.length > 14) feed.lastElementChild?.remove();
 }
 
 async function rootArea(me: Me): Promise<Area> {
@@ -228,14 +357,42 @@ async function main(): Promise<void> {
   }
   try {
     const root = await rootArea(me);
+    const scopeArea = root.level === 'city' ? undefined : root.code;
     byId('city-name').textContent = root.name;
     document.title = `${root.name} · 城市运行大屏`;
     const screen = new MapScreen();
+    const trend = echarts.init(byId('trend'));
+    const ranking = echarts.init(byId('ranking'));
+    window.addEventListener('resize', () => {
+      trend.resize();
+      ranking.resize();
+    });
     (window as unknown as { __chengyunScreen: unknown }).__chengyunScreen = {
       pixelOf: (lon: number, lat: number) => screen.pixelOf(lon, lat),
       path: () => screen.path(),
     };
-    await Promise.all([screen.show(root), kpis(root)]);
+    let refreshes = 0;
+    const refresh = new Debounce(() => {
+      screen.markers.invalidate();
+      void Promise.all([screen.redraw(), drawKpis(scopeArea), drawTrend(trend, scopeArea), drawRanking(ranking, scopeArea)])
+        .then(() => (document.body.dataset.refreshes = String(++refreshes)))
+        .catch((e) => overlay(`刷新失败：${errorText(e)}`));
+    }, 400, 2000);
+    subscribe(
+      (env) => {
+        if (isResync(env)) return refresh.poke();
+        const ce = caseEvent(env);
+        if (!ce) return;
+        void onCaseEvent(ce, screen);
+        refresh.poke();
+      },
+      (open) => {
+        const s = byId('live-state');
+        s.dataset.live = String(open);
+        s.textContent = open ? '实时' : '实时连接中断，正在重连…';
+      },
+    );
+    await Promise.all([screen.show(root), drawKpis(scopeArea), drawTrend(trend, scopeArea), drawRanking(ranking, scopeArea), initialFeed(scopeArea), drawBase(root)]);
     document.body.dataset.ready = 'true';
   } catch (e) {
     overlay(errorText(e));
