@@ -4,12 +4,17 @@
 
 import type { Position } from './api/types';
 
-export type Permission = 'read_city' | 'manage_city' | 'manage_users';
+export type Permission = 'read_city' | 'manage_city' | 'manage_users' | 'work_cases';
+
+/** Positions that take workflow actions (WorkflowRules::default gives 管理员 none). */
+export const WORKFLOW_POSITIONS: readonly Position[] = ['clerk', 'shift_leader', 'dispatcher', 'inspector', 'handler', 'leader'];
 
 export function allowed(permission: Permission, roles: readonly Position[]): boolean {
   switch (permission) {
     case 'read_city':
       return roles.length > 0;
+    case 'work_cases':
+      return roles.some((r) => WORKFLOW_POSITIONS.includes(r));
     case 'manage_city':
     case 'manage_users':
       return roles.includes('admin');
@@ -19,5 +24,5 @@ export function allowed(permission: Permission, roles: readonly Position[]): boo
 /** Where a successful login may send the user: only same-origin paths of our pages. */
 export function safeNext(next: string | null | undefined): string | null {
   if (!next) return null;
-  return /^\/(screen|report)?(\?[^\s]*)?$/.test(next) || /^\/#\/[a-z-]+$/.test(next) ? next : null;
+  return /^\/(screen|report)?(\?[^\s]*)?$/.test(next) || /^\/#\/[a-z-]+(\/\d+)?$/.test(next) ? next : null;
 }

@@ -53,6 +53,7 @@ function shell(me: Me): void {
   const nav = el('nav', { class: 'menu' });
   let group = '';
   for (const p of pages) {
+    if (p.hidden) continue;
     if (p.group !== group) {
       group = p.group;
       nav.append(el('div', { class: 'menu-group' }, group));
@@ -86,16 +87,17 @@ function shell(me: Me): void {
     ),
   );
   const route = () => {
-    const id = window.location.hash.replace(/^#\/?/, '') || 'home';
+    const path = window.location.hash.replace(/^#\/?/, '') || 'home';
+    const [id, param] = path.split('/', 2) as [string, string | undefined];
     const page = pages.find((p) => p.id === id);
-    for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === id);
+    for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === (page?.menu ?? id));
     if (!page) {
       title.textContent = '无权访问';
       main.replaceChildren(el('p', { class: 'error' }, '该页面不存在，或您的角色无权访问。'));
       return;
     }
     title.textContent = page.title;
-    main.replaceChildren(page.render(me));
+    main.replaceChildren(page.render(me, param));
   };
   window.onhashchange = route;
   route();

@@ -8,13 +8,18 @@ import type { Permission } from '../access';
 import { el, errorText } from '../dom';
 import { COMPONENT_STATUS_ZH, DEPARTMENT_KIND_ZH, LEVEL_ZH, POSITION_ZH, TIER_ZH, rolesZh, scopeZh, zh } from '../labels';
 import { listing } from './listing';
+import { CASE_PAGES } from './cases';
 
 export interface Page {
   id: string;
   title: string;
   group: string;
   permission: Permission;
-  render: (me: Me) => HTMLElement;
+  render: (me: Me, param?: string) => HTMLElement;
+  /** Not in the menu (reached by a link, e.g. a case's detail page). */
+  hidden?: boolean;
+  /** The menu entry to highlight when a hidden page is open. */
+  menu?: string;
 }
 
 const opts = <K extends string>(t: Record<K, string>) => Object.entries(t) as [string, string][];
@@ -37,6 +42,7 @@ function home(me: Me): HTMLElement {
       el('h3', {}, '常用入口'),
       el('a', { href: '/screen', target: '_blank' }, '城市运行大屏 ›'),
       el('a', { href: '/report' }, '移动上报 ›'),
+      el('a', { href: '#/queue' }, '我的待办 ›'),
       el('a', { href: '/api/docs/', target: '_blank' }, 'API 文档 ›'),
     ),
   );
@@ -119,6 +125,7 @@ function users(): HTMLElement {
 
 export const PAGES: Page[] = [
   { id: 'home', title: '概览', group: '工作台', permission: 'read_city', render: home },
+  ...CASE_PAGES,
   {
     id: 'areas', title: '行政区划', group: '城市底数', permission: 'read_city',
     render: () => listing<Area>({
