@@ -1,9 +1,17 @@
 //! Network ingest sources: the tokio gateways and HTTP endpoints that wrap the codecs.
 //!
 //! [`contract`] is the interface with the IoT service (device directory, ingest sink,
-//! connection registry, the `Source` component trait).
+//! connection registry, the `Source` component trait). Sources: [`jt808`] and [`watch`]
+//! (TCP gateways on the shared [`tcp`] server), [`gb28181`] and [`http`] (axum routers, or
+//! their own listener), [`mqtt`] (embedded broker or external broker, behind features).
+//! [`mapping`] turns decoded messages into the packs' telemetry; [`memory`] holds an
+//! in-memory directory and a recording sink for tests and demos.
 
 pub mod contract;
+pub mod jt808;
+pub mod mapping;
+pub mod memory;
+pub mod tcp;
 
 pub use contract::{
     Attachment, AuthRequest, CommandRef, CommandReply, ConnectionRegistry, CountersSnapshot,
@@ -12,3 +20,5 @@ pub use contract::{
     Registration, Resource, SendError, Shutdown, ShutdownTrigger, SinkError, Source, SourceConfig,
     SourceContext, SourceCounters, SourceError, shutdown_channel,
 };
+pub use jt808::Jt808Config;
+pub use tcp::TcpSettings;
