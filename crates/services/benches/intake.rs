@@ -143,7 +143,7 @@ fn bench(c: &mut Criterion) {
                 // spread points so dedupe finds few neighbours
                 let new = NewCase {
                     description: "井盖倾斜告警".into(),
-                    matter_code: Some(if i % 2 == 0 { "01001" } else { "01002" }.into()),
+                    matter_code: Some(if i.is_multiple_of(2) { "01001" } else { "01002" }.into()),
                     source: Some(Source::IotAlarm),
                     lon: Some(117.0001 + (i % 400) as f64 * 0.0001),
                     lat: Some(28.2001 + ((i / 400) % 400) as f64 * 0.0001),

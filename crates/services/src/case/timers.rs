@@ -77,7 +77,7 @@ pub(crate) fn recompute(cal: &WorkCalendar, c: &mut CaseClock) {
     for e in &c.extensions {
         deadline = deadline.and_then(|d| cal.deadline_with_holds(d, *e, &c.holds));
     }
-    c.deadline_at = deadline.map(|d| super::chengyun_store_time(d));
+    c.deadline_at = deadline.map(super::chengyun_store_time);
     let warn_seconds = (total_seconds(cal, c).max(0) * 4 + 4) / 5;
     let unit = if c.limit.unit.counts_working_time() {
         LimitUnit::WorkMinutes
