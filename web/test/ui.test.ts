@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { allowed, safeNext } from '../src/access';
 import type { Location, StandardClass } from '../src/api/types';
 import { rolesZh, scopeZh } from '../src/labels';
-import { canSubmit, locationText, missing } from '../src/report/form';
+import { canSubmit, locationText, missing, newCase, sourceFor } from '../src/report/form';
 import { CursorTrail } from '../src/workbench/listing';
 
 describe('access', () => {
@@ -61,16 +61,35 @@ describe('report form', () => {
   const matter: StandardClass = { kind: 'matter', code: '01001', major_code: '01', major_name: '市容环境', name: '暴露垃圾', local: false };
 
   it('names what is missing', () => {
-    expect(missing({ location: null, matter: null, description: '' })).toEqual(['位置', '问题类别']);
+    expect(missing({ location: null, matter: null, })).toEqual(['位置', '问题类别']);
     const outside = { ...loc, grid: null, street: null, district: null, city: null };
-    expect(missing({ location: outside, matter, description: '' })).toEqual(['城市范围内的位置']);
-    expect(missing({ location: loc, matter, description: '' })).toEqual([]);
+    expect(missing({ location: outside, matter, })).toEqual(['城市范围内的位置']);
+    expect(missing({ location: loc, matter, })).toEqual([]);
   });
 
-  it('never submits while case intake does not exist', () => {
-    expect(canSubmit({ location: loc, matter, description: '' })).toBe(false);
-    expect(canSubmit({ location: loc, matter, description: '' }, true)).toBe(true);
-    expect(canSubmit({ location: null, matter, description: '' }, true)).toBe(false);
+  it('submits only a complete draft, and never without the intake API', () => {
+    expect(canSubmit({ location: loc, matter })).toBe(true);
+    expect(canSubmit({ location: loc, matter }, false)).toBe(false);
+    expect(canSubmit({ location: null, matter })).toBe(false);
+    expect(canSubmit({ location: loc, matter: null })).toBe(false);
+  });
+
+  it('builds the intake body from the draft', () => {
+    const body = newCase({ location: loc, matter, description: '  路边有垃圾  ', photos: ['p1'] }, ['inspector'], '王网格');
+    expect(body).toEqual({
+      title: '月湖区江边街道暴露垃圾',
+      description: '路边有垃圾',
+      matter_code: '01001',
+      source: 'inspector',
+      lon: 117.03,
+      lat: 28.24,
+      crs: 'wgs84',
+      address: '月湖区江边街道',
+      reporter_name: '王网格',
+      channel: 'app',
+      attachments: ['p1'],
+    });
+    expect(sourceFor(['dispatcher'])).toBe('public');
   });
 
   it('describes a location', () => {

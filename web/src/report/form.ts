@@ -1,19 +1,27 @@
 // The report form's state, kept apart from the DOM so the rules are unit-tested.
-// Submitting needs the case intake API (not there yet): `canSubmit` is false until
-// `intakeAvailable` is set by the engineer who wires POST /api/v1/cases.
 
-import type { Location, StandardClass } from '../api/types';
+import type { NewCase, Source } from '../api/cases';
+import type { Location, Position } from '../api/types';
+
+/** A matter class as picked from the list or from a suggestion. */
+export interface PickedMatter {
+  code: string;
+  name: string;
+  major_name?: string;
+}
 
 export interface ReportDraft {
   location: Location | null;
-  matter: StandardClass | null;
+  matter: PickedMatter | null;
   description: string;
+  /** Uploaded photo ids. */
+  photos: string[];
 }
 
-/** Whether case intake exists on the server; flip when the intake API lands. */
-export const intakeAvailable = false;
+/** Case intake (POST /api/v1/cases) exists on the server. */
+export const intakeAvailable = true;
 
-export function missing(d: ReportDraft): string[] {
+export function missing(d: Pick<ReportDraft, 'location' | 'matter'>): string[] {
   const out: string[] = [];
   if (!d.location) out.push('位置');
   else if (!d.location.grid && !d.location.district) out.push('城市范围内的位置');
@@ -21,7 +29,7 @@ export function missing(d: ReportDraft): string[] {
   return out;
 }
 
-export function canSubmit(d: ReportDraft, intake = intakeAvailable): boolean {
+export function canSubmit(d: Pick<ReportDraft, 'location' | 'matter'>, intake = intakeAvailable): boolean {
   return intake && missing(d).length === 0;
 }
 
@@ -31,4 +39,28 @@ export function locationText(l: Location): string {
   if (parts.length === 0) return '该位置不在本市管辖范围内';
   const grid = l.grid ? `单元网格 ${l.grid.code}` : '未落入单元网格';
   return `${parts.join(' · ')}（${grid}）`;
+}
+
+/** Inspectors report as 监督员上报; everyone else as a public report. */
+export function sourceFor(roles: readonly Position[]): Source {
+  return roles.includes('inspector') ? 'inspector' : 'public';
+}
+
+/** The intake body of a complete draft (call only when `canSubmit`). */
+export function newCase(d: ReportDraft, roles: readonly Position[], reporterName: string): NewCase {
+  const desc = d.description.trim();
+  const place = d.location ? [d.location.district?.name, d.location.street?.name, d.location.community?.name].filter(Boolean).join('') : '';
+  return {
+    title: `${place}${d.matter?.name ?? ''}`.slice(0, 60),
+    description: desc,
+    matter_code: d.matter?.code ?? null,
+    source: sourceFor(roles),
+    lon: d.location?.lon ?? null,
+    lat: d.location?.lat ?? null,
+    crs: 'wgs84',
+    address: place || null,
+    reporter_name: reporterName,
+    channel: 'app',
+    attachments: [...d.photos],
+  };
 }

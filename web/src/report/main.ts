@@ -1,25 +1,30 @@
 // The phone report page: pick a location (tap the map or use geolocation, then
-// /api/v1/locate names the grid/community/street/district), pick a matter class
-// from the standard, describe. Submit stays disabled until case intake exists.
+// /api/v1/locate names the grid/community/street/district), describe the problem
+// (suggested matter classes come from /api/v1/classify as one types), add photos,
+// pick the matter class, submit. The answer shows the case number; /report?case=<number>
+// follows the case's progress live (SSE, with a slow poll as a fallback).
 
 import '../styles/report.css';
 import { ApiError, api } from '../api/client';
+import type { CaseView, MatterSuggestion } from '../api/cases';
 import type { Location, Me, StandardClass } from '../api/types';
+import { STATE_ZH, stepZh } from '../cases/labels';
 import { echarts } from '../charts/echarts';
 import { featureCollection } from '../charts/geo';
 import { THEME } from '../charts/theme';
 import { byId, el, errorText, goLogin } from '../dom';
-import { type ReportDraft, canSubmit, locationText, missing } from './form';
+import { caseEvent, subscribe } from '../live/sse';
+import { type PickedMatter, type ReportDraft, canSubmit, locationText, missing, newCase } from './form';
 
-const draft: ReportDraft = { location: null, matter: null, description: '' };
+const draft: ReportDraft = { location: null, matter: null, description: '', photos: [] };
+/** One key per draft: a retried submit (flaky network) answers the same case. */
+const idempotencyKey = crypto.randomUUID();
 
 function refresh(): void {
   const submit = byId<HTMLButtonElement>('rp-submit');
   submit.disabled = !canSubmit(draft);
   const m = missing(draft);
-  byId('rp-submit-note').textContent = m.length
-    ? `还需：${m.join('、')}。案件受理接口尚未开放，暂不能提交。`
-    : '案件受理接口尚未开放，暂不能提交。';
+  byId('rp-submit-note').textContent = m.length ? `还需：${m.join('、')}` : '信息完整，可以提交。';
 }
 
 async function setupMap(me: Me): Promise<echarts.ECharts> {
@@ -77,10 +82,17 @@ async function locate(chart: echarts.ECharts, lat: number, lon: number): Promise
   refresh();
 }
 
+function choose(m: PickedMatter): void {
+  draft.matter = m;
+  byId('rp-matter').textContent = `已选：${m.major_name ? m.major_name + ' › ' : ''}${m.name}（${m.code}）`;
+  byId('rp-matter').dataset.code = m.code;
+  for (const x of document.querySelectorAll<HTMLElement>('#rp-matters li, #rp-suggest button')) x.classList.toggle('selected', x.dataset.code === m.code);
+  refresh();
+}
+
 function setupMatters(): void {
   const q = byId<HTMLInputElement>('rp-q');
   const list = byId('rp-matters');
-  const chosen = byId('rp-matter');
   let seq = 0;
   let timer = 0;
   const search = async () => {
@@ -92,12 +104,7 @@ function setupMatters(): void {
         ...(page.items.length
           ? page.items.map((m: StandardClass) => {
               const li = el('li', { 'data-code': m.code, tabindex: '0' }, el('span', { class: 'code' }, m.code), el('span', {}, m.name), el('small', {}, m.major_name));
-              li.addEventListener('click', () => {
-                draft.matter = m;
-                chosen.textContent = `已选：${m.major_name} › ${m.name}（${m.code}）`;
-                for (const x of list.querySelectorAll('li')) x.classList.toggle('selected', x === li);
-                refresh();
-              });
+              li.addEventListener('click', () => choose(m));
               return li;
             })
           : [el('li', { class: 'none' }, '没有匹配的类别')]),
@@ -113,20 +120,147 @@ function setupMatters(): void {
   void search();
 }
 
+/** Suggestions from the description, refreshed as one types. */
+function setupSuggestions(): void {
+  const desc = byId<HTMLTextAreaElement>('rp-desc');
+  const box = byId('rp-suggest');
+  let seq = 0;
+  let timer = 0;
+  const suggest = async () => {
+    const text = desc.value.trim();
+    const mine = ++seq;
+    if (text.length < 2) return box.replaceChildren();
+    try {
+      const got: MatterSuggestion[] = await api.classify(text, 3);
+      if (mine !== seq) return;
+      box.replaceChildren(
+        ...(got.length ? [el('div', { class: 'hint' }, '根据描述推荐：')] : []),
+        ...got.map((s) => {
+          const b = el('button', { type: 'button', 'data-code': s.code, class: draft.matter?.code === s.code ? 'selected' : undefined },
+            `${s.name}（${s.code}）`, el('small', {}, s.reason));
+          b.addEventListener('click', () => choose({ code: s.code, name: s.name }));
+          return b;
+        }),
+      );
+    } catch (e) {
+      box.replaceChildren(el('div', { class: 'hint error' }, `无法推荐类别：${errorText(e)}`));
+    }
+  };
+  desc.addEventListener('input', () => {
+    draft.description = desc.value;
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => void suggest(), 350);
+  });
+}
+
+function setupPhotos(): void {
+  const input = byId<HTMLInputElement>('rp-photo');
+  const box = byId('rp-photos');
+  input.addEventListener('change', async () => {
+    for (const f of Array.from(input.files ?? [])) {
+      const img = el('img', { alt: f.name, src: URL.createObjectURL(f) });
+      box.append(img);
+      try {
+        const meta = await api.upload(f, f.name);
+        draft.photos.push(meta.id);
+        img.dataset.id = meta.id;
+      } catch (e) {
+        img.remove();
+        box.append(el('div', { class: 'hint error' }, `照片 ${f.name} 上传失败：${errorText(e)}`));
+      }
+    }
+    input.value = '';
+    box.dataset.count = String(draft.photos.length);
+  });
+}
+
+function setupSubmit(me: Me): void {
+  const submit = byId<HTMLButtonElement>('rp-submit');
+  submit.addEventListener('click', async () => {
+    if (!canSubmit(draft)) return;
+    submit.disabled = true;
+    byId('rp-submit-note').textContent = '提交中…';
+    try {
+      const v = await api.report(newCase(draft, me.user.roles, me.user.display_name), idempotencyKey);
+      history.pushState(null, '', `/report?case=${encodeURIComponent(v.case.number)}`);
+      showFollow(v);
+    } catch (e) {
+      byId('rp-submit-note').textContent = `提交失败：${errorText(e)}`;
+      byId('rp-submit-note').className = 'hint error';
+      submit.disabled = false;
+    }
+  });
+}
+
+function showFollow(v: CaseView): void {
+  byId('rp-form').hidden = true;
+  byId('rp-follow').hidden = false;
+  byId('rp-heading').textContent = '案件进度';
+  const c = v.case;
+  const box = byId('rp-case');
+  box.dataset.number = c.number;
+  box.dataset.state = c.snapshot.state;
+  box.replaceChildren(
+    el('div', { class: 'hint' }, '案件编号（请保存，凭此查询进度）'),
+    el('div', { class: 'case-no', id: 'rp-number' }, c.number),
+    el('div', {}, c.title),
+    el('span', { class: 'case-state', id: 'rp-state' }, STATE_ZH[c.snapshot.state] ?? c.snapshot.state),
+    c.likely_duplicate_of ? el('p', { class: 'hint' }, '附近已有相同问题正在办理，已一并记录。') : '',
+  );
+  byId('rp-timeline').replaceChildren(
+    ...[...v.flow].reverse().map((r) =>
+      el('li', { 'data-action': r.action },
+        el('div', {}, el('strong', {}, stepZh(r.action)), ` → ${STATE_ZH[r.to_state] ?? r.to_state}`),
+        el('div', { class: 'when' }, new Date(r.at).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false })),
+        r.opinion ? el('div', { class: 'op' }, r.opinion) : null,
+      ),
+    ),
+  );
+}
+
+/** The case with this number (the detail endpoint takes ids; the list finds the number). */
+async function byNumber(number: string): Promise<CaseView> {
+  const page = await api.cases({ q: number }, null, 10);
+  const hit = page.items.find((c) => c.number === number);
+  if (!hit) throw new ApiError(404, 'not_found', `找不到案件 ${number}（或不在您的查看范围内）`);
+  return api.caseView(hit.id);
+}
+
+async function follow(number: string): Promise<void> {
+  byId('rp-form').hidden = true;
+  byId('rp-follow').hidden = false;
+  const load = async () => showFollow(await byNumber(number));
+  try {
+    await load();
+  } catch (e) {
+    byId('rp-case').replaceChildren(el('p', { class: 'error' }, errorText(e)));
+    return;
+  }
+  subscribe((env) => {
+    const ce = caseEvent(env);
+    if (ce && ce.number === number) void load().catch(() => undefined);
+  });
+  // A slow poll in case the live feed is cut (proxies that buffer SSE).
+  window.setInterval(() => void load().catch(() => undefined), 30_000);
+  document.body.dataset.ready = 'true';
+}
+
 async function main(): Promise<void> {
   let me: Me;
+  const number = new URLSearchParams(window.location.search).get('case');
   try {
     me = await api.me();
   } catch (e) {
-    if (e instanceof ApiError && e.unauthenticated) return goLogin('/report');
+    if (e instanceof ApiError && e.unauthenticated) return goLogin(number ? `/report?case=${encodeURIComponent(number)}` : '/report');
     byId('rp-location').textContent = `无法连接服务器：${errorText(e)}`;
     return;
   }
   byId('rp-user').textContent = me.user.display_name;
-  byId<HTMLTextAreaElement>('rp-desc').addEventListener('input', (e) => {
-    draft.description = (e.target as HTMLTextAreaElement).value;
-  });
+  if (number) return follow(number);
   setupMatters();
+  setupSuggestions();
+  setupPhotos();
+  setupSubmit(me);
   refresh();
   try {
     const chart = await setupMap(me);
