@@ -93,6 +93,12 @@ error_codes! {
         "The endpoint exists but not with this HTTP method."),
     Conflict = ("conflict", CONFLICT,
         "The write collides with existing data (a taken username, a national class code)."),
+    RefusedAction = ("refused_action", CONFLICT,
+        "The workflow refused the case action: wrong state, a position that may not take it, not the holder, or a missing opinion. `details` has {action, state, reason, message, allowed}: the case's state and the actions the caller may take instead."),
+    IdempotencyConflict = ("idempotency_conflict", CONFLICT,
+        "The Idempotency-Key was already used for a different request body. Use a new key for a new request."),
+    UnsupportedAttachment = ("unsupported_attachment", UNSUPPORTED_MEDIA_TYPE,
+        "The uploaded file is not an accepted type (JPEG, PNG, WebP, PDF, judged by its content) or its declared Content-Type does not match its content."),
     DatabaseUnavailable = ("database_unavailable", SERVICE_UNAVAILABLE,
         "The database cannot be reached. Retry later."),
     Internal = ("internal", INTERNAL_SERVER_ERROR,
@@ -316,6 +322,34 @@ impl From<chengyun_services::import::ImportError> for ApiError {
         match e {
             ImportError::Invalid(v) => ApiError::validation(v),
             ImportError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<chengyun_services::case::CaseError> for ApiError {
+    fn from(e: chengyun_services::case::CaseError) -> Self {
+        use chengyun_services::case::CaseError;
+        match e {
+            CaseError::Invalid(v) => ApiError::validation(v),
+            CaseError::NotFound(what) => ApiError::not_found(what),
+            CaseError::Refused(r) => {
+                let details = serde_json::json!({
+                    "action": r.action,
+                    "state": r.state,
+                    "state_label": r.state.label_zh(),
+                    "reason": r.reason,
+                    "message": r.message,
+                    "allowed": r.allowed,
+                });
+                ApiError::new(ErrorCode::RefusedAction, r.to_string()).with_details(details)
+            }
+            // The service words every reused-key conflict "idempotency key …".
+            CaseError::Conflict(m) if m.starts_with("idempotency key") => {
+                ApiError::new(ErrorCode::IdempotencyConflict, m)
+            }
+            CaseError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            CaseError::TooLarge(m) => ApiError::new(ErrorCode::PayloadTooLarge, m),
+            CaseError::Store(s) => s.into(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod routes;
 pub mod state;
 pub mod web;
+pub mod webhooks;
 
 pub use error::{ApiError, ErrorCode};
 pub use middleware::install_metrics;
@@ -32,7 +33,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let feed = state.feed().clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Live-feed responses never end by themselves: close them when the
+    // shutdown begins so the graceful shutdown does not wait forever.
+    let shutdown = async move {
+        shutdown.await;
+        feed.close();
+    };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the HTTP API");
     }

@@ -27,6 +27,13 @@ use utoipa::{Modify, OpenApi};
         standards::list, standards::create,
         locate::locate,
         import::import,
+        cases::create, cases::list, cases::get, cases::act, cases::merge,
+        cases::dispatch_suggestion, cases::upload, cases::download, cases::classify,
+        case_admin::list_rules, case_admin::create_rule, case_admin::update_rule,
+        case_admin::delete_rule, case_admin::get_setting, case_admin::put_setting,
+        evaluation::evaluation, evaluation::headline,
+        stream::stream,
+        webhooks::list, webhooks::create, webhooks::update, webhooks::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, ErrorCodeInfo)),
     modifiers(&Security, &DefaultError),
@@ -37,6 +44,10 @@ use utoipa::{Modify, OpenApi};
         (name = "city", description = "Areas, grids, departments, staff, components, location; scoped to the caller's area"),
         (name = "standards", description = "GB/T 47678.5 classes and local extensions"),
         (name = "import", description = "Bulk imports (admin)"),
+        (name = "cases", description = "The case closed loop: intake, lists, actions (refused → 409 refused_action with the allowed actions), merging, attachments, classification, the live feed (SSE). Open311 GeoReport v2 is served under /open311/v2/ (see its specification)"),
+        (name = "case admin", description = "Dispatch rules (admin, dispatcher) and case settings (admin)"),
+        (name = "evaluation", description = "综合评价 indicators, scores and grades; headline figures"),
+        (name = "webhooks", description = "Signed webhooks for external systems (admin)"),
     )
 )]
 struct ApiDoc;

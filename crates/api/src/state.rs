@@ -1,8 +1,16 @@
 //! The application state, built once at start and shared by every request.
 
-use chengyun_domain::standard::Catalogue;
+use chengyun_bus::{DynBus, InProcessBus};
+use chengyun_domain::city::Location;
+use chengyun_domain::codes::{ClassCode, DivisionCode};
+use chengyun_domain::standard::{Catalogue, ClassKind, StandardClass};
 use chengyun_geo::Locator;
+use chengyun_services::case::{
+    CaseConfig, CaseError, CaseService, CityView, MatterClassifier, MatterSuggestion,
+};
+use chengyun_services::classify::Classifier;
 use chengyun_store::{DynStore, StoreError};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,6 +28,14 @@ pub struct ApiConfig {
     /// Take the client address from `X-Forwarded-For` (only behind a trusted
     /// reverse proxy: otherwise any client could forge its address in the audit log).
     pub trust_forwarded_for: bool,
+    /// Where uploaded attachments are stored (`<data_dir>/attachments`).
+    pub data_dir: PathBuf,
+    /// The largest attachment accepted by `POST /api/v1/attachments`.
+    pub max_attachment_bytes: usize,
+    /// How often the live feed sends a heartbeat comment.
+    pub sse_heartbeat: Duration,
+    /// How many recent events the live feed keeps for `Last-Event-ID` resumes.
+    pub sse_buffer: usize,
 }
 
 impl Default for ApiConfig {
@@ -30,6 +46,10 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 256 * 1024 * 1024,
             trust_forwarded_for: false,
+            data_dir: PathBuf::from("chengyun-data"),
+            max_attachment_bytes: 10 * 1024 * 1024,
+            sse_heartbeat: Duration::from_secs(15),
+            sse_buffer: 1024,
         }
     }
 }
@@ -39,6 +59,8 @@ impl Default for ApiConfig {
 pub struct City {
     pub catalogue: Catalogue,
     pub locator: Locator,
+    /// Matter-code suggestions for free text over this catalogue.
+    pub classifier: Classifier,
 }
 
 impl City {
@@ -58,14 +80,94 @@ impl City {
         let locator = tokio::task::spawn_blocking(move || Locator::build(&areas, &grids))
             .await
             .map_err(|e| StoreError::Database(format!("building the spatial index failed: {e}")))?;
-        Ok(City { catalogue, locator })
+        let classifier = Classifier::new(&catalogue);
+        Ok(City {
+            catalogue,
+            locator,
+            classifier,
+        })
+    }
+}
+
+/// The live city model, shared with the case service (which reads it through
+/// [`CityView`]) so a reload is seen by both at once.
+#[derive(Clone)]
+struct LiveCity(Arc<RwLock<Arc<City>>>);
+
+impl LiveCity {
+    fn get(&self) -> Arc<City> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, city: Arc<City>) {
+        match self.0.write() {
+            Ok(mut guard) => *guard = city,
+            Err(poisoned) => *poisoned.into_inner() = city,
+        }
+    }
+}
+
+impl CityView for LiveCity {
+    fn locate(&self, lon: f64, lat: f64) -> Location {
+        self.get().locator.locate(lon, lat)
+    }
+
+    fn matter(&self, code: &ClassCode) -> Option<StandardClass> {
+        self.get().catalogue.get(ClassKind::Matter, code).cloned()
+    }
+
+    fn area_name(&self, code: &DivisionCode) -> Option<String> {
+        self.get()
+            .locator
+            .area_by_code(code)
+            .map(|(n, _)| n.to_string())
+    }
+}
+
+impl MatterClassifier for LiveCity {
+    fn suggest(&self, text: &str, limit: usize) -> Vec<MatterSuggestion> {
+        self.get()
+            .classifier
+            .suggest(text, limit)
+            .into_iter()
+            .map(|s| MatterSuggestion {
+                code: s.code.to_string(),
+                name: s.name,
+                score: s.score,
+                reason: s.reason,
+            })
+            .collect()
+    }
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the case service cannot start: {0}")]
+    Cases(#[from] CaseError),
+}
+
+impl From<StateError> for StoreError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Store(s) => s,
+            StateError::Cases(c) => StoreError::Database(c.to_string()),
+        }
     }
 }
 
 struct Inner {
     store: DynStore,
     config: ApiConfig,
-    city: RwLock<Arc<City>>,
+    city: LiveCity,
+    bus: DynBus,
+    cases: CaseService,
+    feed: Arc<crate::routes::stream::Feed>,
     /// Serialises reloads so an older reload never overwrites a newer one.
     reload: tokio::sync::Mutex<()>,
 }
@@ -77,17 +179,63 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state: loads the catalogue and the spatial index from `store`.
+    /// Builds the state: loads the catalogue and the spatial index from
+    /// `store`, starts an in-process bus and the case service (attachments
+    /// under `config.data_dir`). Must run inside a Tokio runtime: the live
+    /// feed's collector task is spawned here.
     pub async fn new(store: DynStore, config: ApiConfig) -> Result<AppState, StoreError> {
-        let city = City::load(&store).await?;
+        let mut cases = CaseConfig::new(&config.data_dir);
+        cases.max_attachment_bytes = config.max_attachment_bytes;
+        let bus: DynBus = Arc::new(InProcessBus::new());
+        Ok(Self::build(store, config, bus, cases, |s| s).await?)
+    }
+
+    /// [`AppState::new`] with a given bus and case configuration; `adjust`
+    /// may wrap the case service (tests inject a clock this way).
+    pub async fn build(
+        store: DynStore,
+        config: ApiConfig,
+        bus: DynBus,
+        case_config: CaseConfig,
+        adjust: impl FnOnce(CaseService) -> CaseService,
+    ) -> Result<AppState, StateError> {
+        let city = LiveCity(Arc::new(RwLock::new(Arc::new(City::load(&store).await?))));
+        let cases = CaseService::new(
+            store.clone(),
+            bus.clone(),
+            Arc::new(city.clone()),
+            case_config,
+        )
+        .await?
+        .with_classifier(Arc::new(city.clone()));
+        let cases = adjust(cases);
+        let feed = crate::routes::stream::Feed::start(&bus, config.sse_buffer);
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 config,
-                city: RwLock::new(Arc::new(city)),
+                city,
+                bus,
+                cases,
+                feed,
                 reload: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+
+    /// The case loop service.
+    pub fn cases(&self) -> &CaseService {
+        &self.inner.cases
+    }
+
+    /// The internal bus the case service publishes on.
+    pub fn bus(&self) -> &DynBus {
+        &self.inner.bus
+    }
+
+    /// The live feed's buffer and fan-out.
+    pub fn feed(&self) -> &Arc<crate::routes::stream::Feed> {
+        &self.inner.feed
     }
 
     pub fn store(&self) -> &DynStore {
@@ -100,21 +248,20 @@ impl AppState {
 
     /// The current in-memory city model; requests keep the snapshot they took.
     pub fn city(&self) -> Arc<City> {
-        match self.inner.city.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inner.city.get()
     }
 
     /// Rebuilds the catalogue and the spatial index from the store and swaps
-    /// them in at once; requests in flight finish on the old snapshot.
+    /// them in at once; requests in flight finish on the old snapshot. The
+    /// case service reloads its departments and rules too.
     pub async fn reload_city(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.inner.reload.lock().await;
         let city = Arc::new(City::load(&self.inner.store).await?);
-        match self.inner.city.write() {
-            Ok(mut guard) => *guard = city,
-            Err(poisoned) => *poisoned.into_inner() = city,
-        }
+        self.inner.city.set(city);
+        self.inner.cases.reload().await.map_err(|e| match e {
+            CaseError::Store(s) => s,
+            other => StoreError::Database(format!("reloading the case service: {other}")),
+        })?;
         Ok(())
     }
 }

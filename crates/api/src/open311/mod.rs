@@ -3,6 +3,7 @@
 //! handlers and call into this module.
 
 pub mod format;
+pub mod routes;
 
 pub use format::{
     Attribute, AttributeAnswer, AttributeValue, Datatype, Discovery, Endpoint, ErrorItem, Errors,

@@ -3,15 +3,20 @@
 pub mod areas;
 pub mod audit;
 pub mod auth;
+pub mod case_admin;
+pub mod cases;
 pub mod components;
 pub mod departments;
+pub mod evaluation;
 pub mod grids;
 pub mod import;
 pub mod locate;
 pub mod standards;
+pub mod stream;
 pub mod system;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use crate::extract::RequestId;
 use crate::middleware::{
@@ -74,6 +79,44 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/import/{kind}",
             post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
         )
+        .route("/api/v1/cases", get(cases::list).post(cases::create))
+        .route("/api/v1/cases/{id}", get(cases::get))
+        .route("/api/v1/cases/{id}/actions", post(cases::act))
+        .route("/api/v1/cases/{id}/merge", post(cases::merge))
+        .route(
+            "/api/v1/cases/{id}/dispatch-suggestion",
+            get(cases::dispatch_suggestion),
+        )
+        .route(
+            "/api/v1/attachments",
+            post(cases::upload).layer(DefaultBodyLimit::max(config.max_attachment_bytes)),
+        )
+        .route("/api/v1/attachments/{id}", get(cases::download))
+        .route("/api/v1/classify", get(cases::classify))
+        .route(
+            "/api/v1/dispatch-rules",
+            get(case_admin::list_rules).post(case_admin::create_rule),
+        )
+        .route(
+            "/api/v1/dispatch-rules/{id}",
+            put(case_admin::update_rule).delete(case_admin::delete_rule),
+        )
+        .route(
+            "/api/v1/settings/{kind}",
+            get(case_admin::get_setting).put(case_admin::put_setting),
+        )
+        .route("/api/v1/evaluation", get(evaluation::evaluation))
+        .route("/api/v1/evaluation/headline", get(evaluation::headline))
+        .route("/api/v1/stream", get(stream::stream))
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            put(webhooks::update).delete(webhooks::delete),
+        )
+        .merge(crate::open311::routes::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", crate::openapi::openapi()))
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,495 @@
+//! The live feed: `GET /api/v1/stream`, Server-Sent Events of every case
+//! change (and later alarms), filtered by the viewer's scope.
+//!
+//! Every event has the envelope `{type, id, at, data}`:
+//! - `type`: `case.changed`, `case.timer`, `city.changed`, or `resync`
+//!   (the client missed events and should reload what it shows from REST);
+//! - `id`: a number, increasing by one per event in this server process;
+//!   also the SSE `id:` line, so a browser's `EventSource` resumes with
+//!   `Last-Event-ID` by itself;
+//! - `at`: RFC 3339 UTC;
+//! - `data`: the bus event's fields (`case_id`, `number`, `change`, `state`,
+//!   `area_code`, `center_department`, `holder_department` for case changes).
+//!
+//! The SSE `event:` line is the type, so `EventSource.addEventListener("case.changed", …)` works.
+//!
+//! [`Feed`] collects the bus into a bounded ring buffer (`ApiConfig::sse_buffer`
+//! events) and fans it out. A reconnecting client sends `Last-Event-ID`:
+//! the events after it that are still in the buffer are replayed first. If
+//! the id is older than the buffer (or from before a server restart, i.e.
+//! larger than any id issued), the stream starts with one `resync` event
+//! instead — nothing is silently skipped. A client too slow to keep up also
+//! gets `resync`. Heartbeats are SSE comment lines (`: heartbeat`) every
+//! `ApiConfig::sse_heartbeat` (15 s), so proxies keep the connection open.
+//!
+//! Scope: an event about a case in an area is sent only to viewers whose
+//! scope contains that area; a case without an area only to whole-city
+//! viewers; `city.changed` to everyone who may read the city.
+
+use crate::error::ApiResult;
+use crate::extract::{CurrentUser, Query};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use chengyun_bus::{DynBus, Event, Received};
+use chengyun_domain::auth::{Permission, Scope};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, watch};
+use utoipa::{IntoParams, ToSchema};
+
+/// One event of the live feed (and of webhook deliveries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Envelope {
+    /// `case.changed`, `case.timer`, `city.changed`, `resync`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: u64,
+    /// RFC 3339 UTC.
+    pub at: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// An envelope with what scope filtering needs.
+#[derive(Debug, Clone)]
+pub struct FeedItem {
+    pub envelope: Envelope,
+    /// The bus subject (`case.changed.dispatch` …), for webhook filters.
+    pub subject: String,
+    /// `Some(area)` for events about a place; `None` with `scoped` for a
+    /// case without an area (whole-city viewers only).
+    pub area_code: Option<String>,
+    pub scoped: bool,
+}
+
+impl FeedItem {
+    /// Whether a viewer with `scope` may receive this event.
+    pub fn visible_to(&self, scope: &Scope) -> bool {
+        if !self.scoped {
+            return !matches!(scope, Scope::Nothing);
+        }
+        match &self.area_code {
+            Some(area) => scope.contains_str(area),
+            None => matches!(scope, Scope::All),
+        }
+    }
+}
+
+/// The envelope parts of a bus event: type, subject, area, scoped, data.
+pub fn describe(event: &Event) -> (String, String, Option<String>, bool, serde_json::Value) {
+    let mut data = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    if let Some(obj) = data.as_object_mut() {
+        obj.remove("type");
+    }
+    let subject = event.subject();
+    match event {
+        Event::CaseChanged { area_code, .. } => (
+            "case.changed".into(),
+            subject,
+            area_code.clone(),
+            true,
+            data,
+        ),
+        Event::CaseTimer { area_code, .. } => {
+            ("case.timer".into(), subject, area_code.clone(), true, data)
+        }
+        Event::CityChanged { .. } => ("city.changed".into(), subject, None, false, data),
+    }
+}
+
+fn event_time(event: &Event) -> String {
+    match event {
+        Event::CaseChanged { at, .. } | Event::CaseTimer { at, .. } => at.clone(),
+        Event::CityChanged { .. } => chrono::Utc::now().to_rfc3339(),
+    }
+}
+
+struct Ring {
+    items: VecDeque<Arc<FeedItem>>,
+    next_id: u64,
+}
+
+/// The live feed's ring buffer and fan-out (see the module docs).
+pub struct Feed {
+    ring: Mutex<Ring>,
+    capacity: usize,
+    tx: broadcast::Sender<Arc<FeedItem>>,
+    closed: watch::Sender<bool>,
+}
+
+/// What a resume from `Last-Event-ID` finds.
+#[derive(Debug)]
+pub enum Resume {
+    /// The buffered events after the id (possibly none).
+    Replay(Vec<Arc<FeedItem>>),
+    /// The id is no longer (or never was) in the buffer.
+    Gap,
+}
+
+impl Feed {
+    /// A feed keeping the last `capacity` events, fed from `bus` by a task
+    /// spawned here (it ends when the bus closes).
+    pub fn start(bus: &DynBus, capacity: usize) -> Arc<Feed> {
+        let feed = Arc::new(Feed::new(capacity));
+        let mut sub = bus.subscribe();
+        let weak = Arc::downgrade(&feed);
+        tokio::spawn(async move {
+            loop {
+                let got = sub.recv().await;
+                let Some(feed) = weak.upgrade() else { break };
+                match got {
+                    Received::Event(e) => {
+                        feed.push_event(&e);
+                    }
+                    Received::Lagged(n) => {
+                        tracing::warn!(missed = n, "the live feed fell behind the bus");
+                        feed.push_raw(
+                            "resync".into(),
+                            "resync".into(),
+                            None,
+                            false,
+                            serde_json::json!({ "missed": n }),
+                            chrono::Utc::now().to_rfc3339(),
+                        );
+                    }
+                    Received::Closed => break,
+                }
+            }
+        });
+        feed
+    }
+
+    /// An empty feed not attached to a bus (push events yourself).
+    pub fn new(capacity: usize) -> Feed {
+        let (tx, _) = broadcast::channel(capacity.clamp(16, 65_536));
+        let (closed, _) = watch::channel(false);
+        Feed {
+            ring: Mutex::new(Ring {
+                items: VecDeque::new(),
+                next_id: 1,
+            }),
+            capacity: capacity.max(1),
+            tx,
+            closed,
+        }
+    }
+
+    /// Records a bus event and sends it to every open stream.
+    pub fn push_event(&self, event: &Event) -> Arc<FeedItem> {
+        let (kind, subject, area, scoped, data) = describe(event);
+        self.push_raw(kind, subject, area, scoped, data, event_time(event))
+    }
+
+    fn push_raw(
+        &self,
+        kind: String,
+        subject: String,
+        area_code: Option<String>,
+        scoped: bool,
+        data: serde_json::Value,
+        at: String,
+    ) -> Arc<FeedItem> {
+        let mut ring = match self.ring.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let item = Arc::new(FeedItem {
+            envelope: Envelope {
+                kind,
+                id: ring.next_id,
+                at,
+                data,
+            },
+            subject,
+            area_code,
+            scoped,
+        });
+        ring.next_id += 1;
+        ring.items.push_back(item.clone());
+        while ring.items.len() > self.capacity {
+            ring.items.pop_front();
+        }
+        // Sent under the lock so ids reach subscribers in order.
+        let _ = self.tx.send(item.clone());
+        item
+    }
+
+    /// A receiver of events pushed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedItem>> {
+        self.tx.subscribe()
+    }
+
+    /// The buffered events after `last_id`.
+    pub fn resume(&self, last_id: u64) -> Resume {
+        let ring = match self.ring.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let newest = ring.next_id - 1;
+        if last_id > newest {
+            return Resume::Gap;
+        }
+        let oldest = ring.items.front().map_or(ring.next_id, |i| i.envelope.id);
+        if last_id + 1 < oldest {
+            return Resume::Gap;
+        }
+        Resume::Replay(
+            ring.items
+                .iter()
+                .filter(|i| i.envelope.id > last_id)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The id of the newest event (0 when none yet).
+    pub fn last_id(&self) -> u64 {
+        match self.ring.lock() {
+            Ok(g) => g.next_id - 1,
+            Err(p) => p.into_inner().next_id - 1,
+        }
+    }
+
+    /// Ends every open stream (graceful shutdown: SSE responses never end
+    /// by themselves, and the server waits for open responses).
+    pub fn close(&self) {
+        let _ = self.closed.send(true);
+    }
+
+    fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+}
+
+/// Filters of the live feed.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// Comma-separated type prefixes to receive (`case.changed,case.timer`); all when absent.
+    pub types: Option<String>,
+    /// Resume after this event id (for clients that cannot send `Last-Event-ID`).
+    pub last_event_id: Option<u64>,
+}
+
+fn sse_event(item: &FeedItem) -> SseEvent {
+    let data = serde_json::to_string(&item.envelope).unwrap_or_else(|_| "{}".to_string());
+    SseEvent::default()
+        .id(item.envelope.id.to_string())
+        .event(item.envelope.kind.clone())
+        .data(data)
+}
+
+fn resync_event(feed: &Feed, reason: &str) -> SseEvent {
+    let env = Envelope {
+        kind: "resync".into(),
+        id: feed.last_id(),
+        at: chrono::Utc::now().to_rfc3339(),
+        data: serde_json::json!({ "reason": reason }),
+    };
+    SseEvent::default()
+        .id(env.id.to_string())
+        .event("resync")
+        .data(serde_json::to_string(&env).unwrap_or_default())
+}
+
+struct StreamState {
+    feed: Arc<Feed>,
+    rx: broadcast::Receiver<Arc<FeedItem>>,
+    closed: watch::Receiver<bool>,
+    backlog: VecDeque<SseEvent>,
+    last_sent: u64,
+    scope: Scope,
+    types: Vec<String>,
+}
+
+impl StreamState {
+    fn wants(&self, item: &FeedItem) -> bool {
+        item.visible_to(&self.scope)
+            && (self.types.is_empty()
+                || item.envelope.kind == "resync"
+                || self.types.iter().any(|t| item.envelope.kind.starts_with(t)))
+    }
+}
+
+/// The feed as an SSE stream for one viewer.
+pub fn viewer_stream(
+    feed: Arc<Feed>,
+    scope: Scope,
+    types: Vec<String>,
+    last_event_id: Option<u64>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
+    // Subscribe before reading the buffer, then skip what the buffer gave.
+    let rx = feed.subscribe();
+    let closed = feed.closed();
+    let mut st = StreamState {
+        rx,
+        closed,
+        backlog: VecDeque::new(),
+        last_sent: feed.last_id(),
+        scope,
+        types,
+        feed: feed.clone(),
+    };
+    if let Some(last) = last_event_id {
+        match feed.resume(last) {
+            Resume::Replay(items) => {
+                st.last_sent = last;
+                for item in items {
+                    st.last_sent = item.envelope.id;
+                    if st.wants(&item) {
+                        st.backlog.push_back(sse_event(&item));
+                    }
+                }
+            }
+            Resume::Gap => st.backlog.push_back(resync_event(
+                &feed,
+                "the last event id is no longer buffered",
+            )),
+        }
+    }
+    futures::stream::unfold(st, |mut st| async move {
+        if let Some(ev) = st.backlog.pop_front() {
+            return Some((Ok(ev), st));
+        }
+        loop {
+            if *st.closed.borrow() {
+                return None;
+            }
+            tokio::select! {
+                got = st.rx.recv() => match got {
+                    Ok(item) => {
+                        if item.envelope.id <= st.last_sent {
+                            continue;
+                        }
+                        st.last_sent = item.envelope.id;
+                        if st.wants(&item) {
+                            return Some((Ok(sse_event(&item)), st));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        st.last_sent = st.feed.last_id();
+                        let ev = resync_event(&st.feed, "this client fell behind the feed");
+                        return Some((Ok(ev), st));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = st.closed.changed() => return None,
+            }
+        }
+    })
+}
+
+/// The live feed of case changes in the caller's scope (Server-Sent Events).
+#[utoipa::path(
+    get,
+    path = "/api/v1/stream",
+    tag = "cases",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses((status = 200, description = "An endless `text/event-stream`; each `data:` line is an Envelope", content_type = "text/event-stream", body = Envelope)),
+    security(("session" = []), ("token" = []))
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    headers: HeaderMap,
+    Query(p): Query<StreamParams>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    me.require(Permission::ReadCity)?;
+    let header_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let last = match header_id {
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+            crate::error::ApiError::new(
+                crate::error::ErrorCode::InvalidQuery,
+                format!("Last-Event-ID {raw:?} is not an event id (a whole number)"),
+            )
+        })?),
+        None => p.last_event_id,
+    };
+    let types: Vec<String> = p
+        .types
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let s = viewer_stream(state.feed().clone(), me.scope.clone(), types, last);
+    Ok(Sse::new(s).keep_alive(
+        KeepAlive::new()
+            .interval(state.config().sse_heartbeat)
+            .text("heartbeat"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chengyun_domain::codes::DivisionCode;
+
+    fn changed(id: i64, area: Option<&str>) -> Event {
+        Event::CaseChanged {
+            case_id: id,
+            number: format!("YT{id}"),
+            change: "created".into(),
+            state: "reported".into(),
+            area_code: area.map(str::to_string),
+            center_department: "C".into(),
+            holder_department: "C".into(),
+            at: "2026-03-10T02:00:00+00:00".into(),
+        }
+    }
+
+    #[test]
+    fn ring_keeps_the_last_events_and_reports_gaps() {
+        let feed = Feed::new(3);
+        for i in 0..5 {
+            feed.push_event(&changed(i, Some("360602")));
+        }
+        assert_eq!(feed.last_id(), 5);
+        match feed.resume(3) {
+            Resume::Replay(v) => {
+                assert_eq!(v.iter().map(|i| i.envelope.id).collect::<Vec<_>>(), [4, 5])
+            }
+            Resume::Gap => panic!("3 is buffered"),
+        }
+        assert!(matches!(feed.resume(2), Resume::Replay(ref v) if v.len() == 3));
+        assert!(matches!(feed.resume(1), Resume::Gap));
+        assert!(
+            matches!(feed.resume(99), Resume::Gap),
+            "an id from a previous process"
+        );
+        assert!(matches!(feed.resume(5), Resume::Replay(ref v) if v.is_empty()));
+    }
+
+    #[test]
+    fn scope_filtering() {
+        let feed = Feed::new(8);
+        let yh = feed.push_event(&changed(1, Some("360602001")));
+        let none = feed.push_event(&changed(2, None));
+        let district = Scope::Area(DivisionCode::parse("360602").unwrap());
+        let other = Scope::Area(DivisionCode::parse("360603").unwrap());
+        assert!(yh.visible_to(&district));
+        assert!(!yh.visible_to(&other));
+        assert!(yh.visible_to(&Scope::All));
+        assert!(!none.visible_to(&district));
+        assert!(none.visible_to(&Scope::All));
+        assert!(!yh.visible_to(&Scope::Nothing));
+        assert_eq!(yh.envelope.kind, "case.changed");
+        assert_eq!(yh.envelope.data["case_id"], 1);
+        assert!(yh.envelope.data.get("type").is_none());
+        assert_eq!(yh.subject, "case.changed.created");
+    }
+}
