@@ -23,6 +23,9 @@ pub mod case;
 mod case_rows;
 mod case_shared;
 mod error;
+pub mod iot;
+mod iot_rows;
+mod iot_shared;
 mod postgres;
 mod rows;
 mod shared;
@@ -34,6 +37,10 @@ pub use case::{
     NewStatRow, Reporter, StatGroup, StatQuery, StatTotal, Webhook, WebhookDelivery,
 };
 pub use error::StoreError;
+pub use iot::{
+    AlarmQuery, CommandRecord, CommandStatus, DeviceQuery, IotStore, LatestState, NewCommand,
+    StoredAlarm, StoredGrant, StoredRuleSet, TelemetryBucket,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -246,12 +253,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_audit(&self, q: &AuditQuery, page: &PageRequest) -> Result<Page<AuditRecord>>;
 }
 
-/// Both storage interfaces: the city model and accounts ([`Store`]) and the
-/// case loop ([`CaseStore`]). Every backend implements both; `&dyn Database`
-/// coerces to `&dyn Store` or `&dyn CaseStore` where one of them is expected.
-pub trait Database: Store + CaseStore {}
+/// Every storage interface: the city model and accounts ([`Store`]), the
+/// case loop ([`CaseStore`]) and the IoT brain ([`IotStore`]). Every backend
+/// implements all of them; `&dyn Database` coerces to `&dyn Store`,
+/// `&dyn CaseStore` or `&dyn IotStore` where one of them is expected.
+pub trait Database: Store + CaseStore + IotStore {}
 
-impl<T: Store + CaseStore> Database for T {}
+impl<T: Store + CaseStore + IotStore> Database for T {}
 
 /// A shared handle to whichever store the server runs on.
 pub type DynStore = Arc<dyn Database>;

@@ -164,3 +164,10 @@ crate::case_shared::impl_case_store!(
     sqlx::Postgres,
     "to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 );
+crate::iot_shared::impl_iot_store!(
+    PgStore,
+    sqlx::Postgres,
+    "::jsonb",
+    crate::iot_shared::POSTGRES_DOWNSAMPLE,
+    crate::iot_shared::POSTGRES_TELEMETRY_ROWS
+);

@@ -149,3 +149,10 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, MIGRATOR);
 crate::case_shared::impl_case_store!(SqliteStore, sqlx::Sqlite, "SUBSTR(t.at, 1, 10)");
+crate::iot_shared::impl_iot_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "",
+    crate::iot_shared::SQLITE_DOWNSAMPLE,
+    crate::iot_shared::SQLITE_TELEMETRY_ROWS
+);
