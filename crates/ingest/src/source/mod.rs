@@ -8,10 +8,14 @@
 //! in-memory directory and a recording sink for tests and demos.
 
 pub mod contract;
+pub mod gb28181;
+pub mod http;
+mod http_listener;
 pub mod jt808;
 pub mod mapping;
 pub mod memory;
 pub mod tcp;
+pub mod watch;
 
 pub use contract::{
     Attachment, AuthRequest, CommandRef, CommandReply, ConnectionRegistry, CountersSnapshot,
@@ -20,5 +24,8 @@ pub use contract::{
     Registration, Resource, SendError, Shutdown, ShutdownTrigger, SinkError, Source, SourceConfig,
     SourceContext, SourceCounters, SourceError, shutdown_channel,
 };
+pub use gb28181::Gb28181Config;
+pub use http::HttpConfig;
 pub use jt808::Jt808Config;
 pub use tcp::TcpSettings;
+pub use watch::WatchConfig;
