@@ -30,6 +30,8 @@ pub async fn serve_store(config: &Config, store: chengyun_store::DynStore) -> an
         max_body_bytes: config.http.max_body_bytes,
         max_import_bytes: config.http.max_import_bytes,
         trust_forwarded_for: config.http.trust_forwarded_for,
+        data_dir: config.data_dir.clone(),
+        ..ApiConfig::default()
     };
     let state = AppState::new(store.clone(), api)
         .await
@@ -53,9 +55,23 @@ pub async fn serve_store(config: &Config, store: chengyun_store::DynStore) -> an
         store.backend().as_str()
     );
     tracing::info!(%addr, backend = store.backend().as_str(), "chengyun serving");
-    chengyun_api::serve(listener, state, shutdown_signal())
-        .await
-        .context("server failed")?;
+    // Background workers: the case timer sweep (warnings, overdue
+    // supervision) and webhook deliveries; both stop on the same signal.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let timers = state
+        .cases()
+        .spawn_worker(Duration::from_secs(30), stop_rx.clone());
+    let hooks = chengyun_api::webhooks::spawn_worker(
+        store.clone(),
+        state.feed().clone(),
+        chengyun_api::webhooks::WebhookConfig::default(),
+        stop_rx,
+    );
+    let result = chengyun_api::serve(listener, state, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    let _ = timers.await;
+    let _ = hooks.await;
+    result.context("server failed")?;
     tracing::info!("chengyun stopped");
     Ok(())
 }
