@@ -28,7 +28,11 @@ export function binary() {
 
 export const USERS = {
   admin: { username: 'chief', password: 'admin-pass-2026', name: '陈主任' },
-  dispatcher: { username: 'li.dispatch', password: 'dispatch-pass-2026', name: '李派遣' },
+  dispatcher: { username: 'li.dispatch', password: 'dispatch-pass-2026', name: '李派遣', role: 'dispatcher', department: 'YH-CENTER' },
+  clerk: { username: 'zhao.clerk', password: 'clerk-pass-2026', name: '赵受理', role: 'clerk', department: 'YH-CENTER' },
+  leader: { username: 'qian.shift', password: 'shift-pass-2026', name: '钱值班', role: 'shift_leader', department: 'YH-CENTER' },
+  handler: { username: 'sun.handle', password: 'handler-pass-2026', name: '孙处置', role: 'handler', department: 'YH-SZ' },
+  inspector: { username: 'wang.grid', password: 'inspector-pass-2026', name: '王网格', role: 'inspector', department: 'YH-CENTER' },
 };
 
 const DEPARTMENTS = `code,name,kind,tier,area_code,parent_code
@@ -37,13 +41,12 @@ YT-CG,市城管指挥中心,sub_center,city,360600,YT-CENTER
 YH-CENTER,月湖区城运中心,command_center,district,360602,YT-CENTER
 YJ-CENTER,余江区城运中心,command_center,district,360603,YT-CENTER
 GX-CENTER,贵溪市城运中心,command_center,district,360681,YT-CENTER
-YH-JB,江边街道指挥中心,command_center,street,360602001,YH-CENTER
 YH-SZ,月湖区市政公用局,functional,district,360602,YH-CENTER
 `;
 
 const STAFF = `工号,姓名,部门编码,岗位,电话,账号
 S001,李派遣,YH-CENTER,派遣员,0701-6200001,li.dispatch
-S002,王网格,YH-JB,网格员,13900000002,
+S002,王网格,YH-CENTER,网格员,13900000002,
 S003,赵受理,YT-CENTER,受理员,0701-6200003,
 `;
 
@@ -116,8 +119,10 @@ export class City {
     this.run(['import', 'components', this.file('components.csv', components()), '--crs', 'gcj02']);
     const a = USERS.admin;
     this.run(['user', 'create', a.username, '--role', 'admin', '--name', a.name, '--password-stdin'], a.password);
-    const d = USERS.dispatcher;
-    this.run(['user', 'create', d.username, '--role', 'dispatcher', '--department', 'YH-CENTER', '--name', d.name, '--password-stdin'], d.password + '\n');
+    for (const u of Object.values(USERS)) {
+      if (!u.role) continue;
+      this.run(['user', 'create', u.username, '--role', u.role, '--department', u.department, '--name', u.name, '--password-stdin'], u.password + '\n');
+    }
   }
 
   async serve() {
@@ -141,6 +146,32 @@ export class City {
       if (Date.now() > deadline) throw new Error(`chengyun serve did not become ready: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Logs in over HTTP and returns a fetch bound to that session (JSON in and out). */
+  async as(user) {
+    const r = await fetch(`${this.base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user.username, password: user.password }),
+    });
+    if (!r.ok) throw new Error(`login ${user.username}: ${r.status} ${await r.text()}`);
+    const cookie = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    return async (method, path, body) => {
+      const res = await fetch(`${this.base}${path}`, {
+        method,
+        headers: { cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json = null;
+      try {
+        json = text ? JSON.parse(text) : null;
+      } catch {
+        json = text;
+      }
+      return { status: res.status, body: json, headers: res.headers };
+    };
   }
 
   async stop() {

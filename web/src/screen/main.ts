@@ -280,8 +280,10 @@ async function drawRanking(chart: echarts.ECharts, scopeArea: string | undefined
   const ranked = scoreRanking(report.rows);
   byId('ranking-title').textContent = '部门综合评价排名（近14天）';
   chart.setOption(rankingBarOption(ranked, { unit: '分', top: 10 }), true);
-  byId('ranking').dataset.rows = String(ranked.length);
-  if (ranked.length === 0) byId('ranking').dataset.empty = 'true';
+  const box = byId('ranking');
+  box.dataset.rows = String(ranked.length);
+  box.parentElement?.querySelector('.empty')?.remove();
+  if (ranked.length === 0) box.parentElement?.append(el('div', { class: 'empty' }, '近14天尚无派遣到部门的案件，暂无评价得分'));
 }
 
 async function drawBase(root: Area): Promise<void> {
@@ -363,10 +365,13 @@ async function main(): Promise<void> {
     const screen = new MapScreen();
     const trend = echarts.init(byId('trend'));
     const ranking = echarts.init(byId('ranking'));
-    window.addEventListener('resize', () => {
+    // Panels change size as their neighbours fill in (KPI cards, the feed): follow them.
+    const observer = new ResizeObserver(() => {
       trend.resize();
       ranking.resize();
+      screen.chart.resize();
     });
+    for (const id of ['trend', 'ranking', 'map']) observer.observe(byId(id));
     (window as unknown as { __chengyunScreen: unknown }).__chengyunScreen = {
       pixelOf: (lon: number, lat: number) => screen.pixelOf(lon, lat),
       path: () => screen.path(),

@@ -77,7 +77,7 @@ function search(): HTMLElement {
 // --- detail
 
 function flowItem(r: FlowRecord, depts: Map<string, string>): HTMLElement {
-  const pos = r.acted_as ? zh(POSITION_ZH, r.acted_as) : '系统';
+  const pos = r.acted_as ? zh(POSITION_ZH, r.acted_as) : r.actor_user === null ? '系统' : '';
   const dept = r.actor_department ? (depts.get(r.actor_department) ?? r.actor_department) : '';
   const detail = r.detail as { department?: string; reason?: string } | null;
   return el(
