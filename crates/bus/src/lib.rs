@@ -54,6 +54,43 @@ pub enum Event {
         /// RFC 3339 UTC.
         at: String,
     },
+    /// An IoT alarm was raised, updated, acknowledged or cleared.
+    AlarmChanged {
+        alarm_id: String,
+        device_id: String,
+        rule_id: String,
+        alarm_type: String,
+        /// `raised`, `updated`, `acknowledged` or `cleared`.
+        change: String,
+        /// `active`, `acknowledged` or `cleared`.
+        state: String,
+        level: String,
+        count: u64,
+        /// The device owner, for scope filtering.
+        owner_department: String,
+        lon: Option<f64>,
+        lat: Option<f64>,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A device went online or offline.
+    DeviceState {
+        device_id: String,
+        online: bool,
+        owner_department: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A device command changed status (`queued`, `sent`, `acknowledged`,
+    /// `failed`, `timed_out`).
+    CommandChanged {
+        command_id: i64,
+        device_id: String,
+        command: String,
+        status: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
 }
 
 impl Event {
@@ -63,6 +100,11 @@ impl Event {
             Event::CityChanged { what, .. } => format!("city.changed.{what}"),
             Event::CaseChanged { change, .. } => format!("case.changed.{change}"),
             Event::CaseTimer { level, .. } => format!("case.timer.{level}"),
+            Event::AlarmChanged { change, .. } => format!("iot.alarm.{change}"),
+            Event::DeviceState { online, .. } => {
+                format!("iot.device.{}", if *online { "online" } else { "offline" })
+            }
+            Event::CommandChanged { status, .. } => format!("iot.command.{status}"),
         }
     }
 }
