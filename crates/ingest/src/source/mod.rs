@@ -14,6 +14,8 @@ mod http_listener;
 pub mod jt808;
 pub mod mapping;
 pub mod memory;
+#[cfg(feature = "mqtt-client")]
+pub mod mqtt;
 pub mod tcp;
 pub mod watch;
 
@@ -27,5 +29,7 @@ pub use contract::{
 pub use gb28181::Gb28181Config;
 pub use http::HttpConfig;
 pub use jt808::Jt808Config;
+#[cfg(feature = "mqtt-client")]
+pub use mqtt::{MqttConfig, MqttMode};
 pub use tcp::TcpSettings;
 pub use watch::WatchConfig;
