@@ -125,6 +125,7 @@ test('the big screen draws the districts and drills down on click', async () => 
   assert.equal(await page.getAttribute('#map', 'data-kind'), 'children');
   assert.match(await page.locator('#crumbs').textContent(), /鹰潭市/);
   assert.match(await page.locator('#clock-time').textContent(), /^\d\d:\d\d:\d\d$/);
+  await page.waitForSelector('body[data-base=true]');
   assert.equal(await page.locator('[data-base=components] b').textContent(), '175');
   // No case yet: every case figure is a real zero from the aggregates.
   assert.equal(await page.locator('[data-kpi=today] .kpi-value').textContent(), '0件');
