@@ -345,6 +345,7 @@ impl Source for MqttSource {
         }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let prefix = config.topic_prefix.clone();
+        let external = matches!(config.broker, MqttMode::External { .. });
         let mut attachments: HashMap<String, Attachment> = HashMap::new();
         let mut shutdown = ctx.shutdown.clone();
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -380,7 +381,8 @@ impl Source for MqttSource {
                         );
                         continue;
                     }
-                    let Some(session) = identify(&ctx, &sessions, product, device).await else {
+                    let Some(session) = identify(&ctx, &sessions, product, device, external).await
+                    else {
                         continue;
                     };
                     if !attachments.contains_key(&session.device_id) {
@@ -431,13 +433,16 @@ impl Source for MqttSource {
     }
 }
 
-/// The session for a topic's device: cached from the broker's auth hook or an earlier
-/// message, else asked of the directory with [`Credential::None`].
+/// The session for a topic's device: cached from the embedded broker's auth hook or an
+/// earlier message; with an external broker (which authenticated the device itself) asked of
+/// the directory with [`Credential::None`]. With the embedded broker a topic naming a device
+/// that never logged in is refused.
 async fn identify(
     ctx: &SourceContext,
     sessions: &Sessions,
     product: &str,
     device: &str,
+    external: bool,
 ) -> Option<DeviceSession> {
     let cached = sessions
         .lock()
@@ -446,6 +451,15 @@ async fn identify(
         .cloned();
     let session = match cached {
         Some(s) => s,
+        None if !external => {
+            count(ctx, NAME, Counter::Refused, 1);
+            tracing::warn!(
+                source = NAME,
+                device,
+                "topic names a device that has not logged in to the broker; refused"
+            );
+            return None;
+        }
         None => {
             let request = AuthRequest {
                 protocol: Protocol::Mqtt,
