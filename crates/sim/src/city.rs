@@ -55,11 +55,16 @@ impl Default for CitySpec {
 
 /// The city code of the demo city.
 pub const CITY_CODE: &str = "369900";
-const CENTRE: (f64, f64) = (117.045, 28.245);
-const DISTRICTS: [(&str, &str); 3] = [("369901", "东湖区"), ("369902", "西山区"), ("369903", "南河区")];
+/// The centre (lon, lat) of the demo city; the simulator's fleets live around it.
+pub const CENTRE: (f64, f64) = (117.045, 28.245);
+const DISTRICTS: [(&str, &str); 3] = [
+    ("369901", "东湖区"),
+    ("369902", "西山区"),
+    ("369903", "南河区"),
+];
 const STREET_NAMES: [&str; 16] = [
-    "江边", "交通", "东湖", "梅园", "白露", "四青", "站前", "龙岗", "信江", "滨江", "雄石", "花园", "东门", "新城",
-    "湖西", "北山",
+    "江边", "交通", "东湖", "梅园", "白露", "四青", "站前", "龙岗", "信江", "滨江", "雄石", "花园",
+    "东门", "新城", "湖西", "北山",
 ];
 
 /// A demo user: username, display name, role, department.
@@ -108,7 +113,12 @@ fn point(r_m: f64, t: f64) -> (f64, f64) {
 }
 
 /// A sector between angles `a..b` and radii `inner(t)..outer(t)` as a polygon.
-fn sector(a: f64, b: f64, inner: &dyn Fn(f64) -> f64, outer: &dyn Fn(f64) -> f64) -> MultiPolygon<f64> {
+fn sector(
+    a: f64,
+    b: f64,
+    inner: &dyn Fn(f64) -> f64,
+    outer: &dyn Fn(f64) -> f64,
+) -> MultiPolygon<f64> {
     let steps = (((b - a) / (2.0 * PI) * 180.0).ceil() as usize).max(4);
     let mut ring: Vec<(f64, f64)> = Vec::with_capacity(2 * steps + 3);
     for i in 0..=steps {
@@ -154,17 +164,26 @@ pub fn areas(spec: &CitySpec) -> Vec<Area> {
             boundary: Some(sector(a, b, &|_| 0.0, &outer)),
         });
         let mid = move |t: f64| outer(t) * inner_ratio;
-        let rings: [(usize, &dyn Fn(f64) -> f64, &dyn Fn(f64) -> f64); 2] =
-            [(spec.inner_streets, &|_| 0.0, &mid), (spec.outer_streets, &mid, &outer)];
+        let rings: [(usize, &dyn Fn(f64) -> f64, &dyn Fn(f64) -> f64); 2] = [
+            (spec.inner_streets, &|_| 0.0, &mid),
+            (spec.outer_streets, &mid, &outer),
+        ];
         let mut seq = 0u32;
         for (count, lo, hi) in rings {
             for s in 0..count {
                 seq += 1;
-                let (sa, sb) = (a + (b - a) * s as f64 / count as f64, a + (b - a) * (s + 1) as f64 / count as f64);
+                let (sa, sb) = (
+                    a + (b - a) * s as f64 / count as f64,
+                    a + (b - a) * (s + 1) as f64 / count as f64,
+                );
                 let street = code(&format!("{dcode}{seq:03}"));
                 let suffix = if seq % 4 == 0 { "镇" } else { "街道" };
                 let sname = format!("{}{suffix}", STREET_NAMES[name_i % STREET_NAMES.len()]);
-                let sname = if name_i >= STREET_NAMES.len() { format!("{}{}", dname.trim_end_matches(['区', '市']), sname) } else { sname };
+                let sname = if name_i >= STREET_NAMES.len() {
+                    format!("{}{}", dname.trim_end_matches(['区', '市']), sname)
+                } else {
+                    sname
+                };
                 name_i += 1;
                 out.push(Area {
                     code: street.clone(),
@@ -181,7 +200,11 @@ pub fn areas(spec: &CitySpec) -> Vec<Area> {
                     let chi = move |t: f64| lo(t) + (hi(t) - lo(t)) * f1;
                     out.push(Area {
                         code: code(&format!("{street}{:03}", c + 1)),
-                        name: format!("{}第{}社区", sname.trim_end_matches(['街', '道', '镇']), ["一", "二", "三", "四", "五"][c % 5]),
+                        name: format!(
+                            "{}第{}社区",
+                            sname.trim_end_matches(['街', '道', '镇']),
+                            ["一", "二", "三", "四", "五"][c % 5]
+                        ),
                         level: AreaLevel::Community,
                         parent_code: Some(street.clone()),
                         boundary: Some(sector(sa, sb, &clo, &chi)),
@@ -195,20 +218,50 @@ pub fn areas(spec: &CitySpec) -> Vec<Area> {
 
 /// Departments of the three-tier command system.
 pub fn departments(areas: &[Area]) -> Vec<Department> {
-    let dc = |code: &str, name: &str, kind, tier, area: &DivisionCode, parent: Option<&str>| Department {
-        code: code.into(),
-        name: name.into(),
-        kind,
-        tier,
-        area_code: area.clone(),
-        parent_code: parent.map(str::to_string),
+    let dc = |code: &str, name: &str, kind, tier, area: &DivisionCode, parent: Option<&str>| {
+        Department {
+            code: code.into(),
+            name: name.into(),
+            kind,
+            tier,
+            area_code: area.clone(),
+            parent_code: parent.map(str::to_string),
+        }
     };
     let city = DivisionCode::parse(CITY_CODE).expect("valid");
     let mut out = vec![
-        dc("DEMO-CENTER", "演示市城市运行管理中心", DepartmentKind::CommandCenter, Tier::City, &city, None),
-        dc("DEMO-CG", "市城管指挥中心", DepartmentKind::SubCenter, Tier::City, &city, Some("DEMO-CENTER")),
-        dc("DEMO-110", "市110指挥中心", DepartmentKind::SubCenter, Tier::City, &city, Some("DEMO-CENTER")),
-        dc("DEMO-SCJG", "市市场监管指挥中心", DepartmentKind::SubCenter, Tier::City, &city, Some("DEMO-CENTER")),
+        dc(
+            "DEMO-CENTER",
+            "演示市城市运行管理中心",
+            DepartmentKind::CommandCenter,
+            Tier::City,
+            &city,
+            None,
+        ),
+        dc(
+            "DEMO-CG",
+            "市城管指挥中心",
+            DepartmentKind::SubCenter,
+            Tier::City,
+            &city,
+            Some("DEMO-CENTER"),
+        ),
+        dc(
+            "DEMO-110",
+            "市110指挥中心",
+            DepartmentKind::SubCenter,
+            Tier::City,
+            &city,
+            Some("DEMO-CENTER"),
+        ),
+        dc(
+            "DEMO-SCJG",
+            "市市场监管指挥中心",
+            DepartmentKind::SubCenter,
+            Tier::City,
+            &city,
+            Some("DEMO-CENTER"),
+        ),
     ];
     for (code, name) in [
         ("DEMO-SZ", "市市政公用局"),
@@ -220,25 +273,68 @@ pub fn departments(areas: &[Area]) -> Vec<Department> {
         ("DEMO-JT", "市交通运输局"),
         ("DEMO-HB", "市生态环境局"),
     ] {
-        out.push(dc(code, name, DepartmentKind::Functional, Tier::City, &city, Some("DEMO-CENTER")));
+        out.push(dc(
+            code,
+            name,
+            DepartmentKind::Functional,
+            Tier::City,
+            &city,
+            Some("DEMO-CENTER"),
+        ));
     }
     for a in areas.iter().filter(|a| a.level == AreaLevel::District) {
         let center = format!("D{}-CENTER", a.code);
-        out.push(dc(&center, &format!("{}城运中心", a.name), DepartmentKind::CommandCenter, Tier::District, &a.code, Some("DEMO-CENTER")));
-        out.push(dc(&format!("D{}-SZ", a.code), &format!("{}市政所", a.name), DepartmentKind::Functional, Tier::District, &a.code, Some(&center)));
-        out.push(dc(&format!("D{}-HW", a.code), &format!("{}环卫所", a.name), DepartmentKind::Functional, Tier::District, &a.code, Some(&center)));
+        out.push(dc(
+            &center,
+            &format!("{}城运中心", a.name),
+            DepartmentKind::CommandCenter,
+            Tier::District,
+            &a.code,
+            Some("DEMO-CENTER"),
+        ));
+        out.push(dc(
+            &format!("D{}-SZ", a.code),
+            &format!("{}市政所", a.name),
+            DepartmentKind::Functional,
+            Tier::District,
+            &a.code,
+            Some(&center),
+        ));
+        out.push(dc(
+            &format!("D{}-HW", a.code),
+            &format!("{}环卫所", a.name),
+            DepartmentKind::Functional,
+            Tier::District,
+            &a.code,
+            Some(&center),
+        ));
     }
     for a in areas.iter().filter(|a| a.level == AreaLevel::Street) {
         let parent = format!("D{}-CENTER", &a.code.as_str()[..6]);
-        out.push(dc(&format!("S{}-CENTER", a.code), &format!("{}指挥中心", a.name), DepartmentKind::CommandCenter, Tier::Street, &a.code, Some(&parent)));
+        out.push(dc(
+            &format!("S{}-CENTER", a.code),
+            &format!("{}指挥中心", a.name),
+            DepartmentKind::CommandCenter,
+            Tier::Street,
+            &a.code,
+            Some(&parent),
+        ));
     }
     out
 }
 
 /// One user for every role, in the departments where that role works.
 pub fn users(areas: &[Area]) -> Vec<DemoUser> {
-    let first_district = areas.iter().find(|a| a.level == AreaLevel::District).map(|a| a.code.to_string()).unwrap_or_default();
-    let first_street = areas.iter().find(|a| a.level == AreaLevel::Street).map(|a| a.code.to_string()).unwrap_or_default();
+    let first_district = areas
+        .iter()
+        .find(|a| a.level == AreaLevel::District)
+        .map(|a| a.code.to_string())
+        .unwrap_or_default();
+    let first_street = areas
+        .iter()
+        .find(|a| a.level == AreaLevel::Street)
+        .map(|a| a.code.to_string())
+        .unwrap_or_default();
     let u = |username: &str, name: &str, role, dept: String| DemoUser {
         username: username.into(),
         display_name: name.into(),
@@ -249,11 +345,36 @@ pub fn users(areas: &[Area]) -> Vec<DemoUser> {
         u("admin", "系统管理员", Position::Admin, "DEMO-CENTER".into()),
         u("leader", "王市长", Position::Leader, "DEMO-CENTER".into()),
         u("clerk", "张受理", Position::Clerk, "DEMO-CENTER".into()),
-        u("shift", "李值班长", Position::ShiftLeader, "DEMO-CENTER".into()),
-        u("dispatcher", "赵派遣", Position::Dispatcher, "DEMO-CENTER".into()),
-        u("district.dispatcher", "钱区派遣", Position::Dispatcher, format!("D{first_district}-CENTER")),
-        u("inspector", "孙网格", Position::Inspector, format!("S{first_street}-CENTER")),
-        u("handler", "周处置", Position::Handler, format!("D{first_district}-SZ")),
+        u(
+            "shift",
+            "李值班长",
+            Position::ShiftLeader,
+            "DEMO-CENTER".into(),
+        ),
+        u(
+            "dispatcher",
+            "赵派遣",
+            Position::Dispatcher,
+            "DEMO-CENTER".into(),
+        ),
+        u(
+            "district.dispatcher",
+            "钱区派遣",
+            Position::Dispatcher,
+            format!("D{first_district}-CENTER"),
+        ),
+        u(
+            "inspector",
+            "孙网格",
+            Position::Inspector,
+            format!("S{first_street}-CENTER"),
+        ),
+        u(
+            "handler",
+            "周处置",
+            Position::Handler,
+            format!("D{first_district}-SZ"),
+        ),
     ]
 }
 
@@ -272,7 +393,12 @@ const COMPONENT_MIX: [(&str, u32); 10] = [
 ];
 
 /// Scatters `spec.components` components over the city, each in its grid.
-pub fn components(spec: &CitySpec, areas: &[Area], locator: &Locator, catalogue: &Catalogue) -> Vec<Component> {
+pub fn components(
+    spec: &CitySpec,
+    areas: &[Area],
+    locator: &Locator,
+    catalogue: &Catalogue,
+) -> Vec<Component> {
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5eed);
     let mix: Vec<(ClassCode, String, u32)> = COMPONENT_MIX
         .iter()
@@ -282,9 +408,19 @@ pub fn components(spec: &CitySpec, areas: &[Area], locator: &Locator, catalogue:
         })
         .collect();
     let total: u32 = mix.iter().map(|m| m.2).sum();
-    let statuses = [ComponentStatus::Intact, ComponentStatus::Intact, ComponentStatus::Intact, ComponentStatus::Intact, ComponentStatus::Damaged, ComponentStatus::Lost];
+    let statuses = [
+        ComponentStatus::Intact,
+        ComponentStatus::Intact,
+        ComponentStatus::Intact,
+        ComponentStatus::Intact,
+        ComponentStatus::Damaged,
+        ComponentStatus::Lost,
+    ];
     let city = areas.iter().find(|a| a.level == AreaLevel::City);
-    let Some(bbox) = city.and_then(|c| c.boundary.as_ref()).and_then(|b| bounding(b)) else {
+    let Some(bbox) = city
+        .and_then(|c| c.boundary.as_ref())
+        .and_then(|b| bounding(b))
+    else {
         return Vec::new();
     };
     let mut seq = std::collections::HashMap::<(String, ClassCode), u32>::new();
@@ -295,7 +431,9 @@ pub fn components(spec: &CitySpec, areas: &[Area], locator: &Locator, catalogue:
         let lon = rng.gen_range(bbox.0..bbox.2);
         let lat = rng.gen_range(bbox.1..bbox.3);
         let hit = locator.locate(lon, lat);
-        let (Some(district), Some(grid)) = (hit.district, hit.grid) else { continue };
+        let (Some(district), Some(grid)) = (hit.district, hit.grid) else {
+            continue;
+        };
         let mut pick = rng.gen_range(0..total.max(1));
         let Some((class, name, _)) = mix.iter().find(|m| {
             if pick < m.2 {
@@ -307,23 +445,39 @@ pub fn components(spec: &CitySpec, areas: &[Area], locator: &Locator, catalogue:
         }) else {
             continue;
         };
-        let n = seq.entry((district.code.clone(), class.clone())).or_insert(0);
+        let n = seq
+            .entry((district.code.clone(), class.clone()))
+            .or_insert(0);
         *n += 1;
-        let Ok(division) = DivisionCode::parse(&district.code) else { continue };
-        let Ok(id) = ComponentId::compose(&division, class, *n) else { continue };
-        let dept = |suffix: &str, label: &str| DeptRef { code: format!("D{}-{suffix}", district.code), name: Some(format!("{}{label}", district.name)) };
+        let Ok(division) = DivisionCode::parse(&district.code) else {
+            continue;
+        };
+        let Ok(id) = ComponentId::compose(&division, class, *n) else {
+            continue;
+        };
+        let dept = |suffix: &str, label: &str| DeptRef {
+            code: format!("D{}-{suffix}", district.code),
+            name: Some(format!("{}{label}", district.name)),
+        };
         out.push(Component {
             id,
             class_code: class.clone(),
             name: name.clone(),
-            owner: Some(DeptRef { code: "DEMO-SZ".into(), name: Some("市市政公用局".into()) }),
+            owner: Some(DeptRef {
+                code: "DEMO-SZ".into(),
+                name: Some("市市政公用局".into()),
+            }),
             custodian: Some(dept("SZ", "市政所")),
             maintainer: Some(dept("HW", "环卫所")),
             grid_code: chengyun_domain::codes::GridCode::parse(&grid.code).ok(),
             status: statuses[rng.gen_range(0..statuses.len())],
             lon,
             lat,
-            recorded_on: chrono::NaiveDate::from_ymd_opt(2020 + rng.gen_range(0..5), rng.gen_range(1..=12), rng.gen_range(1..=28)),
+            recorded_on: chrono::NaiveDate::from_ymd_opt(
+                2020 + rng.gen_range(0..5),
+                rng.gen_range(1..=12),
+                rng.gen_range(1..=28),
+            ),
             changed_on: None,
             source: Some("演示数据".into()),
             note: None,
@@ -347,9 +501,21 @@ fn bounding(mp: &MultiPolygon<f64>) -> Option<(f64, f64, f64, f64)> {
 
 /// Generates the whole demo city into `store`, which should be empty.
 /// `progress` is told each step's name.
-pub async fn generate(store: &dyn Store, spec: &CitySpec, progress: &dyn Fn(&str)) -> Result<CityReport, CityError> {
+pub async fn generate(
+    store: &dyn Store,
+    spec: &CitySpec,
+    progress: &dyn Fn(&str),
+) -> Result<CityReport, CityError> {
     let actor = Actor::system("demo");
-    let ev = |what: &str, n: usize| AuditEvent::new(&actor, &format!("{what}.import"), what, format!("{n} demo rows")).with(serde_json::json!({"count": n, "demo": true}));
+    let ev = |what: &str, n: usize| {
+        AuditEvent::new(
+            &actor,
+            &format!("{what}.import"),
+            what,
+            format!("{n} demo rows"),
+        )
+        .with(serde_json::json!({"count": n, "demo": true}))
+    };
     progress("areas");
     let areas = areas(spec);
     store.upsert_areas(&areas, &ev("area", areas.len())).await?;
@@ -362,14 +528,17 @@ pub async fn generate(store: &dyn Store, spec: &CitySpec, progress: &dyn Fn(&str
             .filter(|a| a.level == AreaLevel::Community && d.code.contains(&a.code))
             .cloned()
             .collect();
-        let g = chengyun_geo::grid::generate(d, &subs, spec.cell_m).map_err(|e| CityError::Generate(e.to_string()))?;
+        let g = chengyun_geo::grid::generate(d, &subs, spec.cell_m)
+            .map_err(|e| CityError::Generate(e.to_string()))?;
         grids.extend(g);
     }
     store.upsert_grids(&grids, &ev("grid", grids.len())).await?;
 
     progress("departments and staff");
     let departments = departments(&areas);
-    store.upsert_departments(&departments, &ev("department", departments.len())).await?;
+    store
+        .upsert_departments(&departments, &ev("department", departments.len()))
+        .await?;
     let users = users(&areas);
     let staff: Vec<Staff> = users
         .iter()
@@ -383,7 +552,9 @@ pub async fn generate(store: &dyn Store, spec: &CitySpec, progress: &dyn Fn(&str
             username: Some(u.username.clone()),
         })
         .collect();
-    store.upsert_staff(&staff, &ev("staff", staff.len())).await?;
+    store
+        .upsert_staff(&staff, &ev("staff", staff.len()))
+        .await?;
 
     progress("users");
     for u in &users {
@@ -405,13 +576,24 @@ pub async fn generate(store: &dyn Store, spec: &CitySpec, progress: &dyn Fn(&str
     let locator = Locator::build(&areas, &grids);
     let components = components(spec, &areas, &locator, &Catalogue::national());
     for chunk in components.chunks(5_000) {
-        store.upsert_components(chunk, &ev("component", chunk.len())).await?;
+        store
+            .upsert_components(chunk, &ev("component", chunk.len()))
+            .await?;
     }
 
     Ok(CityReport {
-        districts: areas.iter().filter(|a| a.level == AreaLevel::District).count(),
-        streets: areas.iter().filter(|a| a.level == AreaLevel::Street).count(),
-        communities: areas.iter().filter(|a| a.level == AreaLevel::Community).count(),
+        districts: areas
+            .iter()
+            .filter(|a| a.level == AreaLevel::District)
+            .count(),
+        streets: areas
+            .iter()
+            .filter(|a| a.level == AreaLevel::Street)
+            .count(),
+        communities: areas
+            .iter()
+            .filter(|a| a.level == AreaLevel::Community)
+            .count(),
         grids: grids.len(),
         departments: departments.len(),
         components: components.len(),
@@ -427,7 +609,10 @@ mod tests {
     fn the_city_has_the_promised_shape() {
         let spec = CitySpec::default();
         let a = areas(&spec);
-        assert_eq!(a.iter().filter(|x| x.level == AreaLevel::District).count(), 3);
+        assert_eq!(
+            a.iter().filter(|x| x.level == AreaLevel::District).count(),
+            3
+        );
         let streets = a.iter().filter(|x| x.level == AreaLevel::Street).count();
         assert!((36..=45).contains(&streets), "{streets}");
         // Every code is unique and lies inside its parent.
@@ -454,7 +639,10 @@ mod tests {
             .filter(|x| x.level == AreaLevel::District)
             .map(|d| chengyun_geo::grid::geodesic_area_m2(d.boundary.as_ref().unwrap()))
             .sum();
-        assert!((districts / city - 1.0).abs() < 0.01, "{districts} vs {city}");
+        assert!(
+            (districts / city - 1.0).abs() < 0.01,
+            "{districts} vs {city}"
+        );
         let cells = city / (spec.cell_m * spec.cell_m);
         assert!((2_000.0..10_000.0).contains(&cells), "{cells}");
     }
@@ -464,7 +652,11 @@ mod tests {
         let a = areas(&CitySpec::default());
         let deps = departments(&a);
         for u in users(&a) {
-            assert!(deps.iter().any(|d| d.code == u.department), "{}", u.department);
+            assert!(
+                deps.iter().any(|d| d.code == u.department),
+                "{}",
+                u.department
+            );
         }
         for p in Position::ALL {
             assert!(users(&a).iter().any(|u| u.role == p), "{p:?}");

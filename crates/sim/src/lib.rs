@@ -3,5 +3,18 @@
 //! - [`city`]: a generated city — districts, streets, communities, unit grids,
 //!   the three-tier command system, one user per role, thousands of
 //!   components — written through the same store interface as real imports.
+//! - [`protocol`]: the device side of JT/T 808, the watch protocol and GB/T 28181 Notify.
+//! - [`devices`]: fleets per scenario pack with movement and episodes (theft, SOS, falls,
+//!   intrusions, overloads …).
+//! - [`people`]: citizens and inspectors reporting cases, staff working them, through the
+//!   REST API.
+//! - [`runner`]: paces a fleet and the people against a target, with live stats.
+//! - [`embedded`]: the gateways, a directory of the fleet and an alarm bridge for the demo.
+//! - [`bench`]: the end-to-end benchmark scenarios behind `chengyun bench`.
 
 pub mod city;
+pub mod devices;
+pub mod embedded;
+pub mod people;
+pub mod protocol;
+pub mod runner;
