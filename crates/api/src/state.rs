@@ -209,7 +209,7 @@ impl AppState {
         .await?
         .with_classifier(Arc::new(city.clone()));
         let cases = adjust(cases);
-        let feed = crate::routes::stream::Feed::start(&bus, config.sse_buffer);
+        let feed = crate::routes::stream::Feed::start(&bus, store.clone(), config.sse_buffer);
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,

@@ -411,6 +411,53 @@ async fn every_reachable_error_code_has_the_shape() {
     assert_eq!(r.body["error"]["details"][0]["field"], "password");
     check(r, "invalid_input");
 
+    // The case loop's codes (exercised in depth by tests/cases.rs).
+    let report = json!({"matter_code": "01001", "lon": 116.8, "lat": 28.2});
+    let key = [("idempotency-key", "same-key")];
+    let first = t
+        .request(
+            Method::POST,
+            "/api/v1/cases",
+            &admin,
+            Some(("application/json", report.to_string().into_bytes())),
+            &key,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let other = json!({"matter_code": "01002", "lon": 116.8, "lat": 28.2});
+    check(
+        t.request(
+            Method::POST,
+            "/api/v1/cases",
+            &admin,
+            Some(("application/json", other.to_string().into_bytes())),
+            &key,
+        )
+        .await,
+        "idempotency_conflict",
+    );
+    let id = first.body["case"]["id"].as_i64().unwrap();
+    check(
+        t.post(
+            &format!("/api/v1/cases/{id}/actions"),
+            &admin,
+            json!({"action": "register"}),
+        )
+        .await,
+        "refused_action",
+    );
+    check(
+        t.request(
+            Method::POST,
+            "/api/v1/attachments?name=x.html",
+            &admin,
+            Some(("text/html", b"<html></html>".to_vec())),
+            &[],
+        )
+        .await,
+        "unsupported_attachment",
+    );
+
     // Codes that need a failing database or a panicking handler are covered by
     // `readyz_reports_a_database_outage` and the middleware unit tests.
     let untested: HashSet<String> = ErrorCode::ALL

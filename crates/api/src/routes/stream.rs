@@ -2,7 +2,8 @@
 //! change (and later alarms), filtered by the viewer's scope.
 //!
 //! Every event has the envelope `{type, id, at, data}`:
-//! - `type`: `case.changed`, `case.timer`, `city.changed`, or `resync`
+//! - `type`: `case.changed`, `case.timer`, `alarm.changed`, `device.state`,
+//!   `command.changed`, `city.changed`, or `resync`
 //!   (the client missed events and should reload what it shows from REST);
 //! - `id`: a number, increasing by one per event in this server process;
 //!   also the SSE `id:` line, so a browser's `EventSource` resumes with
@@ -24,7 +25,9 @@
 //!
 //! Scope: an event about a case in an area is sent only to viewers whose
 //! scope contains that area; a case without an area only to whole-city
-//! viewers; `city.changed` to everyone who may read the city.
+//! viewers; alarms and device states by their owning department's area;
+//! commands (no department) to whole-city viewers; `city.changed` to
+//! everyone who may read the city.
 
 use crate::error::ApiResult;
 use crate::extract::{CurrentUser, Query};
@@ -34,8 +37,10 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chengyun_bus::{DynBus, Event, Received};
 use chengyun_domain::auth::{Permission, Scope};
+use chengyun_store::DynStore;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -80,32 +85,72 @@ impl FeedItem {
     }
 }
 
-/// The envelope parts of a bus event: type, subject, area, scoped, data.
-pub fn describe(event: &Event) -> (String, String, Option<String>, bool, serde_json::Value) {
+/// What the feed needs to know about a bus event.
+pub struct Described {
+    pub kind: String,
+    pub subject: String,
+    pub area_code: Option<String>,
+    pub scoped: bool,
+    /// For IoT events: the owning department, whose area scopes the event.
+    pub owner_department: Option<String>,
+    pub data: serde_json::Value,
+    pub at: String,
+}
+
+/// The envelope parts of a bus event.
+pub fn describe(event: &Event) -> Described {
     let mut data = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
     if let Some(obj) = data.as_object_mut() {
         obj.remove("type");
     }
     let subject = event.subject();
-    match event {
-        Event::CaseChanged { area_code, .. } => (
-            "case.changed".into(),
-            subject,
-            area_code.clone(),
-            true,
-            data,
-        ),
-        Event::CaseTimer { area_code, .. } => {
-            ("case.timer".into(), subject, area_code.clone(), true, data)
+    let (kind, area_code, scoped, owner_department, at) = match event {
+        Event::CaseChanged { area_code, at, .. } => {
+            ("case.changed", area_code.clone(), true, None, at.clone())
         }
-        Event::CityChanged { .. } => ("city.changed".into(), subject, None, false, data),
-    }
-}
-
-fn event_time(event: &Event) -> String {
-    match event {
-        Event::CaseChanged { at, .. } | Event::CaseTimer { at, .. } => at.clone(),
-        Event::CityChanged { .. } => chrono::Utc::now().to_rfc3339(),
+        Event::CaseTimer { area_code, at, .. } => {
+            ("case.timer", area_code.clone(), true, None, at.clone())
+        }
+        Event::CityChanged { .. } => (
+            "city.changed",
+            None,
+            false,
+            None,
+            chrono::Utc::now().to_rfc3339(),
+        ),
+        Event::AlarmChanged {
+            owner_department,
+            at,
+            ..
+        } => (
+            "alarm.changed",
+            None,
+            true,
+            Some(owner_department.clone()),
+            at.clone(),
+        ),
+        Event::DeviceState {
+            owner_department,
+            at,
+            ..
+        } => (
+            "device.state",
+            None,
+            true,
+            Some(owner_department.clone()),
+            at.clone(),
+        ),
+        // Commands name no department: whole-city viewers only.
+        Event::CommandChanged { at, .. } => ("command.changed", None, true, None, at.clone()),
+    };
+    Described {
+        kind: kind.to_string(),
+        subject,
+        area_code,
+        scoped,
+        owner_department,
+        data,
+        at,
     }
 }
 
@@ -134,17 +179,37 @@ pub enum Resume {
 impl Feed {
     /// A feed keeping the last `capacity` events, fed from `bus` by a task
     /// spawned here (it ends when the bus closes).
-    pub fn start(bus: &DynBus, capacity: usize) -> Arc<Feed> {
+    /// IoT events are scoped by their owning department's area, looked up
+    /// in `store` (and remembered).
+    pub fn start(bus: &DynBus, store: DynStore, capacity: usize) -> Arc<Feed> {
         let feed = Arc::new(Feed::new(capacity));
         let mut sub = bus.subscribe();
         let weak = Arc::downgrade(&feed);
         tokio::spawn(async move {
+            let mut areas: HashMap<String, Option<String>> = HashMap::new();
             loop {
                 let got = sub.recv().await;
                 let Some(feed) = weak.upgrade() else { break };
                 match got {
                     Received::Event(e) => {
-                        feed.push_event(&e);
+                        let mut d = describe(&e);
+                        if let Some(dept) = d.owner_department.clone() {
+                            if !areas.contains_key(&dept) {
+                                match store.department(&dept).await {
+                                    Ok(found) => {
+                                        areas.insert(
+                                            dept.clone(),
+                                            found.map(|x| x.area_code.to_string()),
+                                        );
+                                    }
+                                    Err(err) => {
+                                        tracing::warn!(error = %err, %dept, "cannot scope an IoT event");
+                                    }
+                                }
+                            }
+                            d.area_code = areas.get(&dept).cloned().flatten();
+                        }
+                        feed.push_described(d);
                     }
                     Received::Lagged(n) => {
                         tracing::warn!(missed = n, "the live feed fell behind the bus");
@@ -181,8 +246,11 @@ impl Feed {
 
     /// Records a bus event and sends it to every open stream.
     pub fn push_event(&self, event: &Event) -> Arc<FeedItem> {
-        let (kind, subject, area, scoped, data) = describe(event);
-        self.push_raw(kind, subject, area, scoped, data, event_time(event))
+        self.push_described(describe(event))
+    }
+
+    fn push_described(&self, d: Described) -> Arc<FeedItem> {
+        self.push_raw(d.kind, d.subject, d.area_code, d.scoped, d.data, d.at)
     }
 
     fn push_raw(
@@ -472,6 +540,27 @@ mod tests {
             "an id from a previous process"
         );
         assert!(matches!(feed.resume(5), Resume::Replay(ref v) if v.is_empty()));
+    }
+
+    #[test]
+    fn iot_events_carry_their_department() {
+        let d = describe(&Event::DeviceState {
+            device_id: "d1".into(),
+            online: false,
+            owner_department: "YH-CGJ".into(),
+            at: "2026-03-10T02:00:00+00:00".into(),
+        });
+        assert_eq!(d.kind, "device.state");
+        assert_eq!(d.subject, "iot.device.offline");
+        assert_eq!(d.owner_department.as_deref(), Some("YH-CGJ"));
+        assert!(d.scoped);
+        let feed = Feed::new(4);
+        let item = feed.push_described(Described {
+            area_code: Some("360602".into()),
+            ..d
+        });
+        assert!(item.visible_to(&Scope::Area(DivisionCode::parse("360602").unwrap())));
+        assert!(!item.visible_to(&Scope::Area(DivisionCode::parse("360603").unwrap())));
     }
 
     #[test]
