@@ -115,13 +115,13 @@ async fn compliance<D: Driver>(d: D) {
         matches!(result, Ok(Ok(Ok(())))),
         "source stops cleanly: {result:?}"
     );
-    if d.listener_closes() {
-        if let Some(addr) = r.addr {
-            assert!(
-                TcpStream::connect(addr).await.is_err(),
-                "listener closed after shutdown"
-            );
-        }
+    if d.listener_closes()
+        && let Some(addr) = r.addr
+    {
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "listener closed after shutdown"
+        );
     }
     let snapshot = r.counters.snapshot();
     assert!(snapshot.delivered >= 3, "{snapshot:?}");

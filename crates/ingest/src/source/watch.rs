@@ -170,24 +170,24 @@ impl WatchConnection {
         }
         if let WatchMessage::Other { command, args } = &message {
             let kw = command.to_ascii_uppercase();
-            if let Some(i) = self.pending.iter().position(|(k, _)| *k == kw) {
-                if let Some((_, id)) = self.pending.remove(i) {
-                    conn.deliver(Inbound::CommandReply(CommandReply {
-                        command: CommandRef::Command(id),
-                        ok: true,
-                        detail: (!args.is_empty()).then(|| args.join(",")),
-                        at: now,
-                    }))
-                    .await;
-                }
+            if let Some(i) = self.pending.iter().position(|(k, _)| *k == kw)
+                && let Some((_, id)) = self.pending.remove(i)
+            {
+                conn.deliver(Inbound::CommandReply(CommandReply {
+                    command: CommandRef::Command(id),
+                    ok: true,
+                    detail: (!args.is_empty()).then(|| args.join(",")),
+                    at: now,
+                }))
+                .await;
             }
         }
-        if let Some(session) = conn.session.clone() {
-            if let Some(mut t) = watch_message(&session.device_id, &message, now) {
-                self.filter.apply(&session.product_key, &mut t);
-                if !t.values.is_empty() || !t.events.is_empty() || t.location.is_some() {
-                    conn.deliver(Inbound::Telemetry(t)).await;
-                }
+        if let Some(session) = conn.session.clone()
+            && let Some(mut t) = watch_message(&session.device_id, &message, now)
+        {
+            self.filter.apply(&session.product_key, &mut t);
+            if !t.values.is_empty() || !t.events.is_empty() || t.location.is_some() {
+                conn.deliver(Inbound::Telemetry(t)).await;
             }
         }
         if let Some(reply) = reply_for(&message) {
