@@ -81,14 +81,12 @@ fn unavailable(e: impl std::fmt::Display, fmt: Format) -> Response {
     )
 }
 
-/// `name.json` → (name, Json); an unknown suffix is a 404 in JSON.
-fn split(file: &str) -> Result<(&str, Format), Response> {
-    Format::split(file).ok_or_else(|| {
-        not_found(
-            format!("{file:?}: Open311 resources end in .json or .xml"),
-            Format::Json,
-        )
-    })
+/// The 404 for a path without `.json` or `.xml` (answered in JSON).
+fn bad_suffix(file: &str) -> Response {
+    not_found(
+        format!("{file:?}: Open311 resources end in .json or .xml"),
+        Format::Json,
+    )
 }
 
 fn zone(state: &AppState) -> chrono_tz::Tz {
@@ -105,9 +103,8 @@ async fn get_root(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (stem, fmt) = match split(&file) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some((stem, fmt)) = Format::split(&file) else {
+        return bad_suffix(&file);
     };
     match stem {
         "discovery" => discovery(&state, &headers, fmt),
@@ -231,9 +228,8 @@ async fn get_service(
     State(state): State<AppState>,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Response {
-    let (code, fmt) = match split(&file) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some((code, fmt)) = Format::split(&file) else {
+        return bad_suffix(&file);
     };
     match known_service(&state, code) {
         Some(c) => respond(StatusCode::OK, &definition(&state, &c), fmt),
@@ -441,9 +437,8 @@ async fn get_request(
     State(state): State<AppState>,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Response {
-    let (id, fmt) = match split(&file) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some((id, fmt)) = Format::split(&file) else {
+        return bad_suffix(&file);
     };
     match state.store().case_by_number(id).await {
         Ok(Some(c)) => match to_request(&state, &c, &mut Names::new()).await {
@@ -462,9 +457,8 @@ async fn get_token(
     State(state): State<AppState>,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Response {
-    let (token, fmt) = match split(&file) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some((token, fmt)) = Format::split(&file) else {
+        return bad_suffix(&file);
     };
     for source in TOKEN_SOURCES {
         match state.store().case_by_external_id(source, token).await {
@@ -488,9 +482,8 @@ async fn post_root(
     ctx: RequestContext,
     body: axum::body::Bytes,
 ) -> Response {
-    let (stem, fmt) = match split(&file) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let Some((stem, fmt)) = Format::split(&file) else {
+        return bad_suffix(&file);
     };
     if stem != "requests" {
         return fail(
