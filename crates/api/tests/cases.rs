@@ -842,9 +842,12 @@ async fn live_feed_is_scoped_and_resumable() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
+/// One request the receiver got: its headers and body.
+type Seen = (axum::http::HeaderMap, Vec<u8>);
+
 #[derive(Clone, Default)]
 struct Receiver {
-    seen: Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 async fn receive(
