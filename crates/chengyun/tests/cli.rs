@@ -387,14 +387,20 @@ fn the_binary_runs_on_postgresql() {
     let base = std::env::var("CHENGYUN_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let db = format!("cy_cli_{}", std::process::id());
-    let (server_url, _) = base.rsplit_once('/').expect("a database URL ends in /<database>");
+    let (server_url, _) = base
+        .rsplit_once('/')
+        .expect("a database URL ends in /<database>");
     let url = format!("{server_url}/{db}");
     let admin = |sql: &str| {
-        let out = Command::new("psql").args([base.as_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql]).output();
+        let out = Command::new("psql")
+            .args([base.as_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+            .output();
         match out {
             Ok(o) if o.status.success() => {}
             Ok(o) => panic!("psql {sql}: {}", String::from_utf8_lossy(&o.stderr)),
-            Err(e) => panic!("psql is needed to create the test database ({e}); install postgresql-client"),
+            Err(e) => panic!(
+                "psql is needed to create the test database ({e}); install postgresql-client"
+            ),
         }
     };
     admin(&format!("DROP DATABASE IF EXISTS {db}"));
@@ -407,23 +413,52 @@ fn the_binary_runs_on_postgresql() {
     }
     let (b, d) = (base.clone(), db.clone());
     let _cleanup = OnDrop(Box::new(move || {
-        let _ = Command::new("psql").args([b.as_str(), "-qtAc", &format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)")]).output();
+        let _ = Command::new("psql")
+            .args([
+                b.as_str(),
+                "-qtAc",
+                &format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"),
+            ])
+            .output();
     }));
 
     let cy = Cy::new();
     let run = |args: &[&str]| -> String {
-        let out = cy.cmd().arg("--database-url").arg(&url).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cy
+            .cmd()
+            .arg("--database-url")
+            .arg(&url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     assert!(run(&["migrate"]).contains("postgres"));
     let districts = shared("data/yingtan-boundaries/360600_full.datav.json");
-    assert!(run(&["import", "areas", districts.to_str().unwrap(), "--crs", "gcj02"]).contains("imported 3 areas"));
+    assert!(
+        run(&[
+            "import",
+            "areas",
+            districts.to_str().unwrap(),
+            "--crs",
+            "gcj02"
+        ])
+        .contains("imported 3 areas")
+    );
     assert!(run(&["grid", "generate", "--area", "360602", "--cell", "1km"]).contains("unit grids"));
     // Nothing went to the embedded database.
     assert!(!cy.data.path().join("chengyun.db").exists());
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = cy
         .cmd()
         .arg("--database-url")
@@ -439,9 +474,15 @@ fn the_binary_runs_on_postgresql() {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let r = http
             .post(format!("{base}/api/v1/auth/login"))
@@ -451,7 +492,9 @@ fn the_binary_runs_on_postgresql() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let loc: serde_json::Value = http
-            .get(format!("{base}/api/v1/locate?lon=117.034112&lat=28.239076&crs=gcj02"))
+            .get(format!(
+                "{base}/api/v1/locate?lon=117.034112&lat=28.239076&crs=gcj02"
+            ))
             .send()
             .await
             .unwrap()
