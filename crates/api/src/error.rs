@@ -354,6 +354,20 @@ impl From<chengyun_services::case::CaseError> for ApiError {
     }
 }
 
+impl From<chengyun_services::iot::IotError> for ApiError {
+    fn from(e: chengyun_services::iot::IotError) -> Self {
+        use chengyun_services::iot::IotError;
+        match e {
+            IotError::Invalid(v) => ApiError::validation(v),
+            IotError::NotFound(what) => ApiError::not_found(what),
+            IotError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            IotError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            IotError::Store(s) => s.into(),
+            other @ (IotError::Unavailable(_) | IotError::Case(_)) => ApiError::internal(other),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();

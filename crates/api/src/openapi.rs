@@ -34,6 +34,15 @@ use utoipa::{Modify, OpenApi};
         evaluation::evaluation, evaluation::headline,
         stream::stream,
         webhooks::list, webhooks::create, webhooks::update, webhooks::delete,
+        products::list, products::get, products::put,
+        devices::list, devices::get, devices::create, devices::update,
+        devices::telemetry, devices::track, devices::commands,
+        devices::list_grants, devices::create_grant, devices::revoke_grant,
+        commands::send, commands::get,
+        alarms::list, alarms::get, alarms::acknowledge, alarms::clear,
+        rules::current, rules::put, rules::versions, rules::version, rules::export,
+        rules::import,
+        packs::list, packs::enable, packs::overview,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, ErrorCodeInfo)),
     modifiers(&Security, &DefaultError),
@@ -48,6 +57,7 @@ use utoipa::{Modify, OpenApi};
         (name = "case admin", description = "Dispatch rules (admin, dispatcher) and case settings (admin)"),
         (name = "evaluation", description = "综合评价 indicators, scores and grades; headline figures"),
         (name = "webhooks", description = "Signed webhooks for external systems (admin)"),
+        (name = "iot", description = "The IoT brain: products, devices (owned or granted; others are 404), grants, telemetry and tracks, alarms, commands, rules, scenario packs, headline figures. Devices send data to /ingest/http/v1/telemetry (bearer device secret) and /ingest/gb28181/notify, outside this document"),
     )
 )]
 struct ApiDoc;

@@ -5,10 +5,14 @@ use chengyun_domain::city::Location;
 use chengyun_domain::codes::{ClassCode, DivisionCode};
 use chengyun_domain::standard::{Catalogue, ClassKind, StandardClass};
 use chengyun_geo::Locator;
+use chengyun_ingest::source::{
+    ConnectionRegistry, ShutdownTrigger, SourceContext, shutdown_channel,
+};
 use chengyun_services::case::{
     CaseConfig, CaseError, CaseService, CityView, MatterClassifier, MatterSuggestion,
 };
 use chengyun_services::classify::Classifier;
+use chengyun_services::iot::{IotConfig, IotError, IotService};
 use chengyun_store::{DynStore, StoreError};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -36,6 +40,9 @@ pub struct ApiConfig {
     pub sse_heartbeat: Duration,
     /// How many recent events the live feed keeps for `Last-Event-ID` resumes.
     pub sse_buffer: usize,
+    /// Settings of the IoT service (group commit, rate limits, offline
+    /// detection, command timeouts, pack department hints).
+    pub iot: IotConfig,
 }
 
 impl Default for ApiConfig {
@@ -50,6 +57,7 @@ impl Default for ApiConfig {
             max_attachment_bytes: 10 * 1024 * 1024,
             sse_heartbeat: Duration::from_secs(15),
             sse_buffer: 1024,
+            iot: IotConfig::default(),
         }
     }
 }
@@ -150,6 +158,8 @@ pub enum StateError {
     Store(#[from] StoreError),
     #[error("the case service cannot start: {0}")]
     Cases(#[from] CaseError),
+    #[error("the IoT service cannot start: {0}")]
+    Iot(#[from] IotError),
 }
 
 impl From<StateError> for StoreError {
@@ -157,6 +167,7 @@ impl From<StateError> for StoreError {
         match e {
             StateError::Store(s) => s,
             StateError::Cases(c) => StoreError::Database(c.to_string()),
+            StateError::Iot(i) => StoreError::Database(i.to_string()),
         }
     }
 }
@@ -168,6 +179,13 @@ struct Inner {
     bus: DynBus,
     cases: CaseService,
     feed: Arc<crate::routes::stream::Feed>,
+    iot: IotService,
+    /// Live device connections (JT/T 808, watch, MQTT): the IoT service's
+    /// command transport, filled by the ingest sources.
+    connections: ConnectionRegistry,
+    /// Stops the ingest sources (and the mounted HTTP ingest routers' work).
+    ingest_stop: ShutdownTrigger,
+    ingest: SourceContext,
     /// Serialises reloads so an older reload never overwrites a newer one.
     reload: tokio::sync::Mutex<()>,
 }
@@ -209,7 +227,28 @@ impl AppState {
         .await?
         .with_classifier(Arc::new(city.clone()));
         let cases = adjust(cases);
-        let feed = crate::routes::stream::Feed::start(&bus, store.clone(), config.sse_buffer);
+        let connections = ConnectionRegistry::new();
+        let iot = IotService::new(
+            store.clone(),
+            bus.clone(),
+            Some(cases.clone()),
+            Arc::new(connections.clone()),
+            config.iot.clone(),
+        )
+        .await?;
+        let (ingest_stop, shutdown) = shutdown_channel();
+        let ingest = SourceContext::new(
+            Arc::new(iot.clone()),
+            Arc::new(iot.clone()),
+            connections.clone(),
+            shutdown,
+        );
+        let feed = crate::routes::stream::Feed::start_with_grants(
+            &bus,
+            store.clone(),
+            Some(iot.clone()),
+            config.sse_buffer,
+        );
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
@@ -218,6 +257,10 @@ impl AppState {
                 bus,
                 cases,
                 feed,
+                iot,
+                connections,
+                ingest_stop,
+                ingest,
                 reload: tokio::sync::Mutex::new(()),
             }),
         })
@@ -236,6 +279,30 @@ impl AppState {
     /// The live feed's buffer and fan-out.
     pub fn feed(&self) -> &Arc<crate::routes::stream::Feed> {
         &self.inner.feed
+    }
+
+    /// The IoT brain: registry, telemetry, rules, alarms, commands, packs.
+    pub fn iot(&self) -> &IotService {
+        &self.inner.iot
+    }
+
+    /// The live device connections (the IoT service's command transport).
+    pub fn connections(&self) -> &ConnectionRegistry {
+        &self.inner.connections
+    }
+
+    /// A context for an ingest source (fresh counters), wired to the IoT
+    /// service as sink and directory, to [`AppState::connections`] and to
+    /// the ingest stop signal.
+    pub fn ingest_context(&self) -> SourceContext {
+        let mut ctx = self.inner.ingest.clone();
+        ctx.counters = Arc::new(chengyun_ingest::source::SourceCounters::default());
+        ctx
+    }
+
+    /// Asks every ingest source started with [`AppState::ingest_context`] to stop.
+    pub fn stop_ingest(&self) {
+        self.inner.ingest_stop.trigger();
     }
 
     pub fn store(&self) -> &DynStore {

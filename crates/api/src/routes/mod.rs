@@ -1,16 +1,22 @@
 //! The route map: one handler per action, one module per resource.
 
+pub mod alarms;
 pub mod areas;
 pub mod audit;
 pub mod auth;
 pub mod case_admin;
 pub mod cases;
+pub mod commands;
 pub mod components;
 pub mod departments;
+pub mod devices;
 pub mod evaluation;
 pub mod grids;
 pub mod import;
 pub mod locate;
+pub mod packs;
+pub mod products;
+pub mod rules;
 pub mod standards;
 pub mod stream;
 pub mod system;
@@ -116,6 +122,43 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/webhooks/{id}",
             put(webhooks::update).delete(webhooks::delete),
         )
+        .route("/api/v1/products", get(products::list))
+        .route(
+            "/api/v1/products/{key}",
+            get(products::get).put(products::put),
+        )
+        .route("/api/v1/devices", get(devices::list).post(devices::create))
+        .route(
+            "/api/v1/devices/{id}",
+            get(devices::get).put(devices::update),
+        )
+        .route("/api/v1/devices/{id}/telemetry", get(devices::telemetry))
+        .route("/api/v1/devices/{id}/track", get(devices::track))
+        .route(
+            "/api/v1/devices/{id}/commands",
+            get(devices::commands).post(commands::send),
+        )
+        .route("/api/v1/commands/{id}", get(commands::get))
+        .route(
+            "/api/v1/grants",
+            get(devices::list_grants).post(devices::create_grant),
+        )
+        .route(
+            "/api/v1/grants/{id}",
+            axum::routing::delete(devices::revoke_grant),
+        )
+        .route("/api/v1/alarms", get(alarms::list))
+        .route("/api/v1/alarms/{id}", get(alarms::get))
+        .route("/api/v1/alarms/{id}/acknowledge", post(alarms::acknowledge))
+        .route("/api/v1/alarms/{id}/clear", post(alarms::clear))
+        .route("/api/v1/rules", get(rules::current).put(rules::put))
+        .route("/api/v1/rules/versions", get(rules::versions))
+        .route("/api/v1/rules/versions/{version}", get(rules::version))
+        .route("/api/v1/rules/export", get(rules::export))
+        .route("/api/v1/rules/import", post(rules::import))
+        .route("/api/v1/packs", get(packs::list))
+        .route("/api/v1/packs/{key}/enable", post(packs::enable))
+        .route("/api/v1/iot/overview", get(packs::overview))
         .merge(crate::open311::routes::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", crate::openapi::openapi()))
         .fallback(crate::web::fallback)
@@ -139,5 +182,14 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(axum::middleware::from_fn(request_id))
-        .with_state(state)
+        .with_state(state.clone())
+        // Device-facing endpoints: they authenticate devices themselves
+        // (bearer device secret; GB/T 28181 DeviceID) and answer in their
+        // protocols' own shapes, so they sit outside the API's error layer.
+        .merge(chengyun_ingest::source::http::router(
+            state.ingest_context(),
+        ))
+        .merge(chengyun_ingest::source::gb28181::router(
+            state.ingest_context(),
+        ))
 }

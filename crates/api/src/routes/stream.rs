@@ -25,9 +25,13 @@
 //!
 //! Scope: an event about a case in an area is sent only to viewers whose
 //! scope contains that area; a case without an area only to whole-city
-//! viewers; alarms and device states by their owning department's area;
-//! commands (no department) to whole-city viewers; `city.changed` to
-//! everyone who may read the city.
+//! viewers; `city.changed` to everyone who may read the city. IoT events
+//! (`alarm.changed`, `device.state`, `command.changed`) follow the device
+//! rule of the REST API: whole-city viewers get all of them, everyone else
+//! only those of devices their department owns or was granted (read) — the
+//! grant is checked when the event is sent, so a revoked grant stops the
+//! events at once. Without the IoT service attached (a bare [`Feed::start`])
+//! IoT events fall back to the owning department's area.
 
 use crate::error::ApiResult;
 use crate::extract::{CurrentUser, Query};
@@ -37,6 +41,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chengyun_bus::{DynBus, Event, Received};
 use chengyun_domain::auth::{Permission, Scope};
+use chengyun_services::iot::IotService;
 use chengyun_store::DynStore;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -70,6 +75,8 @@ pub struct FeedItem {
     /// case without an area (whole-city viewers only).
     pub area_code: Option<String>,
     pub scoped: bool,
+    /// For IoT events: the device, whose ownership and grants decide who sees it.
+    pub device_id: Option<String>,
 }
 
 impl FeedItem {
@@ -93,6 +100,8 @@ pub struct Described {
     pub scoped: bool,
     /// For IoT events: the owning department, whose area scopes the event.
     pub owner_department: Option<String>,
+    /// For IoT events: the device.
+    pub device_id: Option<String>,
     pub data: serde_json::Value,
     pub at: String,
 }
@@ -104,6 +113,12 @@ pub fn describe(event: &Event) -> Described {
         obj.remove("type");
     }
     let subject = event.subject();
+    let device_id = match event {
+        Event::AlarmChanged { device_id, .. }
+        | Event::DeviceState { device_id, .. }
+        | Event::CommandChanged { device_id, .. } => Some(device_id.clone()),
+        _ => None,
+    };
     let (kind, area_code, scoped, owner_department, at) = match event {
         Event::CaseChanged { area_code, at, .. } => {
             ("case.changed", area_code.clone(), true, None, at.clone())
@@ -149,6 +164,7 @@ pub fn describe(event: &Event) -> Described {
         area_code,
         scoped,
         owner_department,
+        device_id,
         data,
         at,
     }
@@ -165,6 +181,8 @@ pub struct Feed {
     capacity: usize,
     tx: broadcast::Sender<Arc<FeedItem>>,
     closed: watch::Sender<bool>,
+    /// Ownership and grants of devices, for IoT events.
+    iot: Option<IotService>,
 }
 
 /// What a resume from `Last-Event-ID` finds.
@@ -182,7 +200,20 @@ impl Feed {
     /// IoT events are scoped by their owning department's area, looked up
     /// in `store` (and remembered).
     pub fn start(bus: &DynBus, store: DynStore, capacity: usize) -> Arc<Feed> {
-        let feed = Arc::new(Feed::new(capacity));
+        Self::start_with_grants(bus, store, None, capacity)
+    }
+
+    /// [`Feed::start`] with the IoT service whose ownership and grants
+    /// decide who sees IoT events (see the module docs).
+    pub fn start_with_grants(
+        bus: &DynBus,
+        store: DynStore,
+        iot: Option<IotService>,
+        capacity: usize,
+    ) -> Arc<Feed> {
+        let mut feed = Feed::new(capacity);
+        feed.iot = iot;
+        let feed = Arc::new(feed);
         let mut sub = bus.subscribe();
         let weak = Arc::downgrade(&feed);
         tokio::spawn(async move {
@@ -218,6 +249,7 @@ impl Feed {
                             "resync".into(),
                             None,
                             false,
+                            None,
                             serde_json::json!({ "missed": n }),
                             chrono::Utc::now().to_rfc3339(),
                         );
@@ -241,6 +273,7 @@ impl Feed {
             capacity: capacity.max(1),
             tx,
             closed,
+            iot: None,
         }
     }
 
@@ -250,7 +283,15 @@ impl Feed {
     }
 
     fn push_described(&self, d: Described) -> Arc<FeedItem> {
-        self.push_raw(d.kind, d.subject, d.area_code, d.scoped, d.data, d.at)
+        self.push_raw(
+            d.kind,
+            d.subject,
+            d.area_code,
+            d.scoped,
+            d.device_id,
+            d.data,
+            d.at,
+        )
     }
 
     fn push_raw(
@@ -259,6 +300,7 @@ impl Feed {
         subject: String,
         area_code: Option<String>,
         scoped: bool,
+        device_id: Option<String>,
         data: serde_json::Value,
         at: String,
     ) -> Arc<FeedItem> {
@@ -276,6 +318,7 @@ impl Feed {
             subject,
             area_code,
             scoped,
+            device_id,
         });
         ring.next_id += 1;
         ring.items.push_back(item.clone());
@@ -372,12 +415,26 @@ struct StreamState {
     backlog: VecDeque<SseEvent>,
     last_sent: u64,
     scope: Scope,
+    /// The viewer's department (for device ownership and grants).
+    department: Option<String>,
     types: Vec<String>,
 }
 
 impl StreamState {
+    fn visible(&self, item: &FeedItem) -> bool {
+        match (&item.device_id, &self.feed.iot) {
+            (Some(device), Some(iot)) => {
+                matches!(self.scope, Scope::All)
+                    || self.department.as_deref().is_some_and(|dept| {
+                        iot.may(device, dept, chengyun_domain::iot::Permission::Read)
+                    })
+            }
+            _ => item.visible_to(&self.scope),
+        }
+    }
+
     fn wants(&self, item: &FeedItem) -> bool {
-        item.visible_to(&self.scope)
+        self.visible(item)
             && (self.types.is_empty()
                 || item.envelope.kind == "resync"
                 || self.types.iter().any(|t| item.envelope.kind.starts_with(t)))
@@ -388,6 +445,7 @@ impl StreamState {
 pub fn viewer_stream(
     feed: Arc<Feed>,
     scope: Scope,
+    department: Option<String>,
     types: Vec<String>,
     last_event_id: Option<u64>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
@@ -400,6 +458,7 @@ pub fn viewer_stream(
         backlog: VecDeque::new(),
         last_sent: feed.last_id(),
         scope,
+        department,
         types,
         feed: feed.clone(),
     };
@@ -494,7 +553,13 @@ pub async fn stream(
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect();
-    let s = viewer_stream(state.feed().clone(), me.scope.clone(), types, last);
+    let s = viewer_stream(
+        state.feed().clone(),
+        me.scope.clone(),
+        me.user.department_code.clone(),
+        types,
+        last,
+    );
     Ok(Sse::new(s).keep_alive(
         KeepAlive::new()
             .interval(state.config().sse_heartbeat)
