@@ -54,6 +54,75 @@ pub enum Command {
         /// Throw away an earlier demo database and generate anew.
         #[arg(long)]
         fresh: bool,
+        /// Do not run the city simulator inside the demo.
+        #[arg(long)]
+        no_sim: bool,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Run the city simulator (devices over their real protocols, people through the
+    /// REST API) against a running chengyun.
+    Sim {
+        /// `http://host:port` of the chengyun server.
+        #[arg(long, env = "CHENGYUN_SIM_TARGET")]
+        target: String,
+        /// Login of the admin who creates the simulator's staff users.
+        #[arg(long, default_value = "admin")]
+        admin_user: String,
+        /// The admin's password.
+        #[arg(
+            long,
+            env = "CHENGYUN_SIM_ADMIN_PASSWORD",
+            default_value = "chengyun-demo"
+        )]
+        admin_password: String,
+        /// The server's JT/T 808 gateway (host:port). Without any gateway flag the
+        /// simulator runs the gateways itself and forwards alarms to the target as cases.
+        #[arg(long)]
+        jt808: Option<SocketAddr>,
+        /// The server's watch gateway (host:port).
+        #[arg(long)]
+        watch: Option<SocketAddr>,
+        /// The server's HTTP telemetry URL (…/ingest/http/v1/telemetry).
+        #[arg(long)]
+        http_telemetry: Option<String>,
+        /// The server's GB/T 28181 Notify URL (…/ingest/gb28181/notify).
+        #[arg(long)]
+        gb28181: Option<String>,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// End-to-end benchmarks against a server started for the run.
+    Bench {
+        /// telemetry, intake, queries, connections or all.
+        scenario: String,
+        /// sqlite or postgres (PostgreSQL from --database-url or CHENGYUN_BENCH_PG).
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// inprocess or nats.
+        #[arg(long, default_value = "inprocess")]
+        bus: String,
+        /// Small sizes, for a smoke run.
+        #[arg(long)]
+        quick: bool,
+        /// Cases for the queries scenario [default: 1,000,000; 20,000 with --quick].
+        #[arg(long)]
+        cases: Option<usize>,
+        /// Messages for the telemetry scenario [default: 200,000; 5,000 with --quick].
+        #[arg(long)]
+        messages: Option<usize>,
+        /// Connections for the connections scenario [default: 5,000; 200 with --quick].
+        #[arg(long)]
+        connections: Option<usize>,
+        /// Cases per second offered in the intake scenario [default: 50; 20 with --quick].
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds the intake scenario runs [default: 30; 3 with --quick].
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// The Mosquitto of the telemetry baseline.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        mosquitto: String,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -110,6 +179,40 @@ pub enum ImportWhat {
         #[arg(long)]
         format: Option<String>,
     },
+}
+
+/// Rates and sizes of the simulator.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Device messages per second, all devices together.
+    #[arg(long = "sim-rate", default_value_t = 500.0)]
+    pub rate: f64,
+    /// Cases reported per minute by citizens and inspectors.
+    #[arg(long = "sim-cases-per-min", default_value_t = 10.0)]
+    pub cases_per_min: f64,
+    /// Devices per scene, e.g. `ebike=2000,elderly=500` (scenes: ebike, elderly,
+    /// corrections, railway, weigh, kitchen, fire, components) [default: the demo fleet].
+    #[arg(long = "sim-fleet")]
+    pub fleet: Option<String>,
+    /// Mean seconds a member of staff takes per step.
+    #[arg(long = "sim-handler-speed", default_value_t = 6.0)]
+    pub handler_speed: f64,
+    /// Share of cases handled late (10× slower), returned once, and reworked once.
+    #[arg(long = "sim-late-share", default_value_t = 0.1)]
+    pub late_share: f64,
+    #[arg(long = "sim-return-share", default_value_t = 0.08)]
+    pub return_share: f64,
+    #[arg(long = "sim-rework-share", default_value_t = 0.1)]
+    pub rework_share: f64,
+    /// Probability that a device report starts an episode (theft, SOS, intrusion …).
+    #[arg(long = "sim-episodes", default_value_t = 0.002)]
+    pub episodes: f64,
+    /// Seed of the simulation (same seed, same messages and reports).
+    #[arg(long = "sim-seed", default_value_t = 2026)]
+    pub seed: u64,
+    /// Stop after this many seconds [default: run until Ctrl-C].
+    #[arg(long = "sim-duration")]
+    pub duration: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

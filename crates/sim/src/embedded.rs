@@ -184,6 +184,26 @@ pub async fn start_gateways(
     })
 }
 
+/// Gateways on `ip` (free ports) for `devices`, with an [`AlarmBridge`] (one case per device
+/// a minute at most) as the sink: what `chengyun demo` and `chengyun sim` without remote
+/// gateways run.
+pub async fn start_for_fleet(
+    ip: std::net::IpAddr,
+    devices: &[DeviceAccount],
+) -> Result<(Gateways, Arc<AlarmBridge>), GatewayError> {
+    let bridge = AlarmBridge::new(Duration::from_secs(60));
+    let directory = Arc::new(directory_for(devices));
+    let gateways = start_gateways(
+        ip,
+        [0; 4],
+        directory,
+        bridge.clone(),
+        devices.len().max(16) * 2,
+    )
+    .await?;
+    Ok((gateways, bridge))
+}
+
 /// The latest state the bridge keeps per device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Latest {

@@ -12,6 +12,7 @@
 //! - [`embedded`]: the gateways, a directory of the fleet and an alarm bridge for the demo.
 //! - [`bench`]: the end-to-end benchmark scenarios behind `chengyun bench`.
 
+pub mod bench;
 pub mod city;
 pub mod devices;
 pub mod embedded;

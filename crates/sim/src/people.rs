@@ -135,6 +135,27 @@ impl ApiClient {
     }
 }
 
+/// Waits until `GET {base}/healthz` answers 2xx, for at most `timeout`.
+pub async fn wait_ready(base: &str, timeout: Duration) -> bool {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    let url = format!("{}/healthz", base.trim_end_matches('/'));
+    loop {
+        if http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Matters people report most, with what they typically say. Codes are checked against the
 /// national catalogue at start ([`matters`]); a code the catalogue lacks is skipped.
 const MATTERS: [(&str, &str); 14] = [
@@ -321,6 +342,15 @@ pub fn report_body(rng: &mut StdRng, matters: &[(String, String, &'static str)],
         body["reporter_phone"] = json!(format!("139{:08}", rng.gen_range(0..100_000_000u64)));
     }
     body
+}
+
+/// `n` report bodies, deterministic for `seed` (benchmarks and tests).
+pub fn report_bodies(seed: u64, n: usize) -> Vec<Value> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let m = matters();
+    (0..n as u64)
+        .map(|i| report_body(&mut rng, &m, i))
+        .collect()
 }
 
 /// Reports cases at `spec.cases_per_min` until `stop` is set.

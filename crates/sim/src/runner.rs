@@ -382,8 +382,60 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Connects a JT/T 808 terminal: 0x0100 registration, the 0x8100 auth code, 0x0102
+/// authentication and its 0x8001. Returns the authenticated stream.
+pub async fn jt808_handshake(
+    addr: SocketAddr,
+    device: &mut SimDevice,
+    rng: &mut StdRng,
+) -> Result<TcpStream, ConnectError> {
+    let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+        .await
+        .map_err(|_| ConnectError::Timeout)??;
+    s.set_nodelay(true)?;
+    let reg = device.jt808_register(rng).ok_or(ConnectError::Encode)?;
+    s.write_all(&reg).await?;
+    let mut buf = Vec::with_capacity(256);
+    let code = match read_until(&mut s, &mut buf, |r| {
+        matches!(r, PlatformReply::Registered { .. })
+    })
+    .await?
+    {
+        PlatformReply::Registered {
+            result: 0,
+            auth_code,
+        } => auth_code,
+        PlatformReply::Registered { result, .. } => {
+            return Err(ConnectError::Refused(result));
+        }
+        _ => return Err(ConnectError::Timeout),
+    };
+    let auth = device
+        .terminal
+        .as_mut()
+        .and_then(|t| t.authenticate(&code).ok())
+        .ok_or(ConnectError::Encode)?;
+    s.write_all(&auth).await?;
+    match read_until(&mut s, &mut buf, |r| {
+        matches!(
+            r,
+            PlatformReply::Ack {
+                msg_id: protocol::msg::AUTHENTICATE,
+                ..
+            }
+        )
+    })
+    .await?
+    {
+        PlatformReply::Ack { result: 0, .. } => Ok(s),
+        PlatformReply::Ack { result, .. } => Err(ConnectError::AuthRefused(result)),
+        _ => Err(ConnectError::Timeout),
+    }
+}
+
+/// Why a device could not connect.
 #[derive(Debug, thiserror::Error)]
-enum ConnectError {
+pub enum ConnectError {
     #[error("no target for {0}")]
     NoTarget(&'static str),
     #[error("{0}")]
@@ -409,48 +461,7 @@ async fn connect(
                 .targets
                 .jt808
                 .ok_or(ConnectError::NoTarget("jt808"))?;
-            let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-                .await
-                .map_err(|_| ConnectError::Timeout)??;
-            s.set_nodelay(true)?;
-            let reg = device.jt808_register(rng).ok_or(ConnectError::Encode)?;
-            s.write_all(&reg).await?;
-            let mut buf = Vec::with_capacity(256);
-            let code = match read_until(&mut s, &mut buf, |r| {
-                matches!(r, PlatformReply::Registered { .. })
-            })
-            .await?
-            {
-                PlatformReply::Registered {
-                    result: 0,
-                    auth_code,
-                } => auth_code,
-                PlatformReply::Registered { result, .. } => {
-                    return Err(ConnectError::Refused(result));
-                }
-                _ => return Err(ConnectError::Timeout),
-            };
-            let auth = device
-                .terminal
-                .as_mut()
-                .and_then(|t| t.authenticate(&code).ok())
-                .ok_or(ConnectError::Encode)?;
-            s.write_all(&auth).await?;
-            match read_until(&mut s, &mut buf, |r| {
-                matches!(
-                    r,
-                    PlatformReply::Ack {
-                        msg_id: protocol::msg::AUTHENTICATE,
-                        ..
-                    }
-                )
-            })
-            .await?
-            {
-                PlatformReply::Ack { result: 0, .. } => {}
-                PlatformReply::Ack { result, .. } => return Err(ConnectError::AuthRefused(result)),
-                _ => return Err(ConnectError::Timeout),
-            }
+            let s = jt808_handshake(addr, device, rng).await?;
             let (mut read, write) = s.into_split();
             let stats = shared.stats.clone();
             let reader = tokio::spawn(async move {

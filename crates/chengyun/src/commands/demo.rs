@@ -8,7 +8,13 @@ use anyhow::Context;
 use chengyun_domain::codes::DivisionCode;
 use chengyun_sim::city::{self, CitySpec};
 
-pub async fn run(config: Config, seed: u64, components: usize, fresh: bool) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    seed: u64,
+    components: usize,
+    fresh: bool,
+    sim: Option<crate::cli::SimArgs>,
+) -> anyhow::Result<()> {
     if fresh && config.data_dir.exists() {
         std::fs::remove_dir_all(&config.data_dir).with_context(|| {
             format!(
@@ -61,5 +67,16 @@ pub async fn run(config: Config, seed: u64, components: usize, fresh: bool) -> a
         "big screen: http://{}/screen   workbench: http://{}/   report: http://{}/report",
         config.listen, config.listen, config.listen
     );
+    // The simulator starts as soon as the server answers, so the big screen is alive
+    // within seconds; it stops with the process.
+    if let Some(args) = sim {
+        let listen = config.listen;
+        let password = spec.password.clone();
+        tokio::spawn(async move {
+            if let Err(e) = super::sim::run_in_demo(listen, args, password).await {
+                eprintln!("simulator: {e:#}");
+            }
+        });
+    }
     serve_store(&config, store).await
 }

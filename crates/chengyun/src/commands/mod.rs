@@ -1,9 +1,11 @@
 //! One module per subcommand; `run` loads the configuration and dispatches.
 
+mod bench;
 mod demo;
 mod grid;
 mod import;
 mod serve;
+mod sim;
 mod user;
 
 use crate::cli::{Cli, Command};
@@ -40,8 +42,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             components,
             fresh,
+            no_sim,
+            sim,
             ..
-        } => demo::run(config, seed, components, fresh).await,
+        } => demo::run(config, seed, components, fresh, (!no_sim).then_some(sim)).await,
+        Command::Sim {
+            target,
+            admin_user,
+            admin_password,
+            jt808,
+            watch,
+            http_telemetry,
+            gb28181,
+            sim,
+        } => {
+            let remote = sim::RemoteGateways {
+                jt808,
+                watch,
+                http_telemetry,
+                gb28181,
+            };
+            sim::run_remote(&target, &admin_user, &admin_password, remote, &sim).await
+        }
+        Command::Bench {
+            scenario,
+            backend,
+            bus,
+            quick,
+            cases,
+            messages,
+            connections,
+            rate,
+            seconds,
+            mosquitto,
+        } => {
+            let opts = bench::Options {
+                backend,
+                bus,
+                quick,
+                cases,
+                messages,
+                connections,
+                rate,
+                seconds,
+                mosquitto,
+                database_url: cli.global.database_url.clone(),
+            };
+            bench::run(&scenario, opts).await
+        }
         Command::Migrate => {
             let store = open_store(&config).await?;
             println!(
