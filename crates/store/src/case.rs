@@ -166,6 +166,33 @@ pub struct NewStatRow {
     pub counters: StageCounters,
 }
 
+/// An open case near a new one (a de-duplication candidate).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NearbyCase {
+    pub id: i64,
+    pub lon: f64,
+    pub lat: f64,
+    pub reported_at: DateTime<Utc>,
+}
+
+/// A statistics row of a known case, for bulk loads that bypass case writes
+/// (migrations from another system, benchmarks). `stat_rows` keeps the case
+/// number beside the id so a row explains itself without a join.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatRowWrite {
+    pub case_id: i64,
+    pub case_number: String,
+    pub row: NewStatRow,
+}
+
+/// A case as [`CaseStore::create_cases`] wrote it: the record (built from
+/// what was written, not read back) and the flow records with their ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseWritten {
+    pub case: CaseRecord,
+    pub flow: Vec<FlowRecord>,
+}
+
 /// What comes with one write of a case besides its own columns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaseChanges {
@@ -365,6 +392,17 @@ pub trait CaseStore: Send + Sync + 'static {
     /// transaction. An `external_id` already stored for the source, or an
     /// idempotency key already stored, is a `Conflict`.
     async fn create_case(&self, new: &NewCaseWrite, audit: &AuditEvent) -> Result<CaseRecord>;
+    /// Creates cases in one transaction with one savepoint per case (group
+    /// commit for bulk intake): each case with its audit event is stored
+    /// whole or not at all, and a case that fails (an external id or
+    /// idempotency key already stored, a missing attachment) is answered as
+    /// its own `Err` without undoing the others. The outer `Err` is a
+    /// failure of the transaction itself (nothing stored). Answers in the
+    /// order given, without reading the cases back.
+    async fn create_cases(
+        &self,
+        writes: &[(NewCaseWrite, AuditEvent)],
+    ) -> Result<Vec<Result<CaseWritten>>>;
     /// Creates many cases in one transaction (historical import): all or none.
     async fn import_cases(
         &self,
@@ -388,12 +426,16 @@ pub trait CaseStore: Send + Sync + 'static {
     /// Open cases of `matter_code` reported at or after `since` whose point
     /// lies in the box `[min_lon, min_lat, max_lon, max_lat]` (dedupe candidates;
     /// the caller measures the exact distance).
+    ///
+    /// Answers only what the distance test needs (id, point, report time),
+    /// read from the `(matter_code, is_open, lon, lat, reported_at)` index
+    /// without touching the case rows' JSON.
     async fn open_cases_near(
         &self,
         matter_code: &str,
         bbox: [f64; 4],
         since: DateTime<Utc>,
-    ) -> Result<Vec<CaseRecord>>;
+    ) -> Result<Vec<NearbyCase>>;
     /// In the order reported.
     async fn case_reporters(&self, case_id: i64) -> Result<Vec<Reporter>>;
     /// In the order written.
@@ -417,10 +459,18 @@ pub trait CaseStore: Send + Sync + 'static {
 
     // ── statistics ─────────────────────────────────────────────────────────
     /// Sums of every counter over the rows the query keeps, per group, in SQL.
+    /// Whole UTC days inside the period are read from the daily roll-up
+    /// (`stat_daily`), the partial days at its ends from the raw rows, so
+    /// the answer equals [`CaseStore::stat_totals_raw`] for any period.
     async fn stat_totals(&self, q: &StatQuery, group: StatGroup) -> Result<Vec<StatTotal>>;
-    /// Inserts statistics rows not tied to a case write (bulk loads, benchmarks).
-    async fn insert_stat_rows(&self, rows: &[(i64, NewStatRow)], audit: &AuditEvent)
-    -> Result<u64>;
+    /// The same sums from the raw `stat_rows` alone (slow over millions of
+    /// rows; the reference the roll-up is checked against).
+    async fn stat_totals_raw(&self, q: &StatQuery, group: StatGroup) -> Result<Vec<StatTotal>>;
+    /// Inserts statistics rows not tied to a case write (bulk loads,
+    /// benchmarks) with their roll-up, in one transaction: multi-row
+    /// inserts, the roll-up summed in memory first. The case ids are not
+    /// checked (statistics outlive the cases they count).
+    async fn insert_stat_rows(&self, rows: &[StatRowWrite], audit: &AuditEvent) -> Result<u64>;
 
     // ── dispatch rules ─────────────────────────────────────────────────────
     /// Inserts (id 0) or replaces (id > 0) a rule; the department must exist.

@@ -579,10 +579,14 @@ pub(crate) fn stat_args(
     Ok(())
 }
 
-/// `INSERT INTO table (cols) VALUES (…), (…)` for `rows` rows.
-pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+/// `INSERT INTO table (cols) VALUES (…), (…)` for `rows` rows, with `$n`
+/// placeholders, or anonymous `?` ones when `anonymous` (SQLite: binding
+/// `$n` asks SQLite for each parameter's name, a linear search, which makes
+/// a 7,000-parameter statement quadratic; `?` binds in order).
+pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: usize, anonymous: bool) -> String {
     let n = columns.len();
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    sql.reserve(rows * n * 6);
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
@@ -592,12 +596,208 @@ pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * n + c + 1).to_string());
+            if anonymous {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&(r * n + c + 1).to_string());
+            }
         }
         sql.push(')');
     }
     sql
+}
+
+// ── the daily roll-up ───────────────────────────────────────────────────────
+
+/// The key columns of `stat_daily`, before the counters.
+pub(crate) const DAILY_KEY: [&str; 5] = ["day", "department_code", "user_id", "area_code", "stage"];
+
+/// Rows per roll-up upsert: 32 columns each, under 8,000 parameters.
+pub(crate) const DAILY_ROWS_PER_STATEMENT: usize = 200;
+
+/// The UTC day of an instant, as `stat_daily.day` holds it.
+pub(crate) fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// One roll-up row: the key (absent attributes as `''` / 0) and the sums.
+pub(crate) type DailyRow = ((String, String, i64, String, &'static str), [u64; 27]);
+
+/// Sums statistics rows per roll-up key in memory, so a batch becomes one
+/// upsert row per key (PostgreSQL refuses to update a row twice in one
+/// statement, and fewer rows are faster on both).
+pub(crate) fn daily_rows<'a>(
+    rows: impl Iterator<Item = &'a crate::case::NewStatRow>,
+) -> Vec<DailyRow> {
+    let mut sums: std::collections::BTreeMap<
+        (String, String, i64, String, &'static str),
+        [u64; 27],
+    > = std::collections::BTreeMap::new();
+    for r in rows {
+        let key = (
+            day_of(crate::sql::stored_time(r.at)),
+            r.department_code.clone().unwrap_or_default(),
+            r.user_id.unwrap_or(0),
+            r.area_code.clone().unwrap_or_default(),
+            r.stage.as_str(),
+        );
+        let v = counter_values(&r.counters);
+        let acc = sums.entry(key).or_insert([0; 27]);
+        for (a, x) in acc.iter_mut().zip(v) {
+            *a = a.saturating_add(x);
+        }
+    }
+    sums.into_iter().collect()
+}
+
+/// Arguments of one roll-up row, in the order of [`daily_upsert_sql`].
+pub(crate) fn daily_args(
+    row: &DailyRow,
+    out: &mut Vec<Arg>,
+) -> Result<(), chengyun_domain::Invalid> {
+    let ((day, dept, user, area, stage), v) = row;
+    out.push(day.as_str().into());
+    out.push(dept.as_str().into());
+    out.push((*user).into());
+    out.push(area.as_str().into());
+    out.push((*stage).into());
+    for (i, x) in v.iter().enumerate() {
+        let x = i64::try_from(*x).map_err(|_| {
+            chengyun_domain::Invalid::new(
+                format!("counters.{}", COUNTERS[i]),
+                format!("{x} is too large to store"),
+            )
+        })?;
+        out.push(x.into());
+    }
+    Ok(())
+}
+
+/// `INSERT INTO stat_daily … ON CONFLICT (key) DO UPDATE SET c = c + excluded.c`.
+pub(crate) fn daily_upsert_sql(rows: usize, anonymous: bool) -> String {
+    let mut columns: Vec<&str> = DAILY_KEY.to_vec();
+    columns.extend(COUNTERS);
+    let mut sql = insert_sql("stat_daily", &columns, rows, anonymous);
+    let sets: Vec<String> = COUNTERS
+        .iter()
+        .map(|c| format!("{c} = stat_daily.{c} + excluded.{c}"))
+        .collect();
+    sql.push_str(&format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        DAILY_KEY.join(", "),
+        sets.join(", ")
+    ));
+    sql
+}
+
+/// Which parts of a period the roll-up answers: the whole UTC days inside
+/// it (`days`: from-day inclusive, to-day exclusive, `None` bound = open),
+/// and the partial days at its ends, summed from the raw rows (`raw`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RollupPlan {
+    pub(crate) days: Option<(Option<String>, Option<String>)>,
+    pub(crate) raw: Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+}
+
+impl RollupPlan {
+    pub(crate) fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Self {
+        let from = from.map(crate::sql::stored_time);
+        let to = to.map(crate::sql::stored_time);
+        let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+        let at_midnight = |t: DateTime<Utc>| midnight(t.date_naive()) == t;
+        // the first whole day starts at `from` or the midnight after it
+        let start = from.map(|f| {
+            if at_midnight(f) {
+                f.date_naive()
+            } else {
+                f.date_naive().succ_opt().unwrap_or(chrono::NaiveDate::MAX)
+            }
+        });
+        // whole days end at the midnight at or before `to`
+        let end = to.map(|t| t.date_naive());
+        if let (Some(s), Some(e)) = (start, end)
+            && s >= e
+        {
+            return Self {
+                days: None,
+                raw: vec![(from, to)],
+            };
+        }
+        let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        let mut raw = Vec::new();
+        if let (Some(f), Some(s)) = (from, start)
+            && !at_midnight(f)
+        {
+            raw.push((Some(f), Some(midnight(s))));
+        }
+        if let (Some(t), Some(e)) = (to, end)
+            && !at_midnight(t)
+        {
+            raw.push((Some(midnight(e)), Some(t)));
+        }
+        Self {
+            days: Some((start.map(fmt), end.map(fmt))),
+            raw,
+        }
+    }
+}
+
+/// Adds up the sums of the parts of a period per group key, sorted by key;
+/// a total is always one row (zeros when nothing matched).
+pub(crate) fn merge_totals(
+    parts: Vec<Vec<crate::case::StatTotal>>,
+    group: crate::case::StatGroup,
+) -> Vec<crate::case::StatTotal> {
+    let mut sums: std::collections::BTreeMap<Option<String>, [u64; 27]> =
+        std::collections::BTreeMap::new();
+    for t in parts.into_iter().flatten() {
+        let acc = sums.entry(t.key).or_insert([0; 27]);
+        for (a, x) in acc.iter_mut().zip(counter_values(&t.counters)) {
+            *a = a.saturating_add(x);
+        }
+    }
+    if group == crate::case::StatGroup::Total && sums.is_empty() {
+        sums.insert(None, [0; 27]);
+    }
+    sums.into_iter()
+        .map(|(key, v)| crate::case::StatTotal {
+            key,
+            counters: counters_from(v),
+        })
+        .collect()
+}
+
+/// Case data as the store keeps it (instants at microsecond precision), so
+/// a record built from a write equals the one read back later.
+pub(crate) fn as_stored(d: &CaseData) -> CaseData {
+    let t = crate::sql::stored_time;
+    let mut d = d.clone();
+    d.reported_at = t(d.reported_at);
+    d.registered_at = d.registered_at.map(t);
+    d.dispatched_at = d.dispatched_at.map(t);
+    d.disposed_at = d.disposed_at.map(t);
+    d.closed_at = d.closed_at.map(t);
+    d.deadline_at = d.deadline_at.map(t);
+    d
+}
+
+/// The group key of a statistics sum over `stat_rows` (`raw`) or `stat_daily`.
+pub(crate) fn stat_group_key(group: crate::case::StatGroup, raw: bool, raw_day: &str) -> String {
+    use crate::case::StatGroup;
+    match (group, raw) {
+        (StatGroup::Total, _) => "CAST(NULL AS TEXT)".into(),
+        (StatGroup::Department, true) => "t.department_code".into(),
+        (StatGroup::Department, false) => "NULLIF(t.department_code, '')".into(),
+        (StatGroup::User, true) => "CAST(t.user_id AS TEXT)".into(),
+        (StatGroup::User, false) => "CAST(NULLIF(t.user_id, 0) AS TEXT)".into(),
+        (StatGroup::AreaPrefix(n), true) => format!("SUBSTR(t.area_code, 1, {})", n.max(1)),
+        (StatGroup::AreaPrefix(n), false) => {
+            format!("SUBSTR(NULLIF(t.area_code, ''), 1, {})", n.max(1))
+        }
+        (StatGroup::Day, true) => raw_day.into(),
+        (StatGroup::Day, false) => "t.day".into(),
+    }
 }
 
 /// `SUM` of every counter as a BIGINT, `0` when no row matches.
@@ -730,6 +930,53 @@ impl From<DeliveryRow> for WebhookDelivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollup_plans_split_periods_into_whole_days_and_edges() {
+        use chrono::TimeZone;
+        let at = |d, h| Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap();
+        let open = RollupPlan::new(None, None);
+        assert_eq!(open.days, Some((None, None)));
+        assert!(open.raw.is_empty());
+        let aligned = RollupPlan::new(Some(at(1, 0)), Some(at(3, 0)));
+        assert_eq!(
+            aligned.days,
+            Some((Some("2026-03-01".into()), Some("2026-03-03".into())))
+        );
+        assert!(aligned.raw.is_empty());
+        // 16:00 UTC = midnight in Asia/Shanghai: two partial days from the raw rows
+        let local = RollupPlan::new(Some(at(1, 16)), Some(at(4, 16)));
+        assert_eq!(
+            local.days,
+            Some((Some("2026-03-02".into()), Some("2026-03-04".into())))
+        );
+        assert_eq!(
+            local.raw,
+            vec![
+                (Some(at(1, 16)), Some(at(2, 0))),
+                (Some(at(4, 0)), Some(at(4, 16)))
+            ]
+        );
+        // within one day: raw rows only, counted once
+        let inside = RollupPlan::new(Some(at(1, 3)), Some(at(1, 9)));
+        assert_eq!(inside.days, None);
+        assert_eq!(inside.raw, vec![(Some(at(1, 3)), Some(at(1, 9)))]);
+        let next_midnight = RollupPlan::new(Some(at(1, 3)), Some(at(2, 0)));
+        assert_eq!(next_midnight.days, None);
+        assert_eq!(next_midnight.raw.len(), 1);
+    }
+
+    #[test]
+    fn placeholders_are_anonymous_on_request() {
+        assert_eq!(
+            insert_sql("t", &["a", "b"], 2, false),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(
+            insert_sql("t", &["a", "b"], 2, true),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+    }
 
     #[test]
     fn counters_round_trip_through_columns() {

@@ -2,7 +2,15 @@
 //! each backend by [`impl_case_store!`], on top of the helpers `impl_store!`
 //! defines (`begin_write`, `audit_in`, `commit`, `fetch_rows`, `fetch_page`,
 //! `upsert_rows`). The only per-backend text is `$day`, the SQL that turns a
-//! stored instant into its UTC day `YYYY-MM-DD`.
+//! stored instant into its UTC day `YYYY-MM-DD`; the placeholder style of
+//! wide multi-row inserts follows the backend's name (`?` on SQLite, see
+//! [`insert_sql`](crate::case_rows::insert_sql)).
+//!
+//! One case write is a handful of statements: the number (one UPSERT … RETURNING),
+//! the case row (INSERT … RETURNING id), one multi-row insert each for the
+//! reporters, the flow records (RETURNING their ids), the clocks, the
+//! statistics rows and their daily roll-up, and the audit row. Nothing is
+//! read back: the record answered is built from what was written.
 
 /// Statistics rows per multi-row insert: 34 columns × 200 rows stays under the
 /// 8,000 parameters per statement both backends are kept to.
@@ -12,51 +20,79 @@ pub(crate) const STAT_ROWS_PER_STATEMENT: usize = 200;
 macro_rules! impl_case_store {
     ($store:ty, $db:ty, $day:expr) => {
         impl $store {
-            /// Reporters, flow records, clocks, statistics rows and attachment
-            /// links of one case write, inside the caller's transaction.
+            /// SQLite binds `$n` placeholders by name lookup (linear per
+            /// parameter); wide inserts use anonymous `?` there.
+            fn anonymous_placeholders() -> bool {
+                <$db as sqlx::Database>::NAME == "SQLite"
+            }
+
+            /// Reporters, flow records, clocks, statistics rows (with their
+            /// roll-up) and attachment links of one case write, inside the
+            /// caller's transaction. Answers the flow records with their ids.
             async fn apply_case_changes(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
                 case_id: i64,
                 number: &str,
                 changes: &$crate::case::CaseChanges,
-            ) -> $crate::Result<()> {
+            ) -> $crate::Result<Vec<$crate::case::FlowRecord>> {
                 use $crate::sql::stored_time as t;
-                for r in &changes.reporters {
-                    sqlx::query::<$db>(
-                        "INSERT INTO case_reporters (case_id, name, phone, user_id, channel, reported_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(case_id)
-                    .bind(r.name.as_deref())
-                    .bind(r.phone.as_deref())
-                    .bind(r.user_id)
-                    .bind(r.channel.as_str())
-                    .bind(t(r.reported_at))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| self.db_err(e))?;
+                let anon = Self::anonymous_placeholders();
+                if !changes.reporters.is_empty() {
+                    const COLS: [&str; 6] = ["case_id", "name", "phone", "user_id", "channel", "reported_at"];
+                    let sql = $crate::case_rows::insert_sql("case_reporters", &COLS, changes.reporters.len(), anon);
+                    let mut args: Vec<$crate::sql::Arg> = Vec::with_capacity(changes.reporters.len() * COLS.len());
+                    for r in &changes.reporters {
+                        args.push(case_id.into());
+                        args.push(r.name.clone().into());
+                        args.push(r.phone.clone().into());
+                        args.push(r.user_id.into());
+                        args.push(r.channel.as_str().into());
+                        args.push(t(r.reported_at).into());
+                    }
+                    $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), args)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.db_err(e))?;
                 }
-                for f in &changes.flow {
-                    sqlx::query::<$db>(
-                        "INSERT INTO flow_records (case_id, action, detail, from_state, to_state, actor_user, \
-                         actor_department, acted_as, at, opinion, attachments) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(case_id)
-                    .bind(f.action.as_str())
-                    .bind(sqlx::types::Json(&f.detail))
-                    .bind(f.from_state.map(|s| s.as_str()))
-                    .bind(f.to_state.as_str())
-                    .bind(f.actor_user)
-                    .bind(f.actor_department.as_deref())
-                    .bind(f.acted_as.as_deref())
-                    .bind(t(f.at))
-                    .bind(f.opinion.as_deref())
-                    .bind(sqlx::types::Json(&f.attachments))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| self.db_err(e))?;
+                let mut flow = Vec::with_capacity(changes.flow.len());
+                if !changes.flow.is_empty() {
+                    const COLS: [&str; 11] = [
+                        "case_id", "action", "detail", "from_state", "to_state", "actor_user",
+                        "actor_department", "acted_as", "at", "opinion", "attachments",
+                    ];
+                    let sql = format!(
+                        "{} RETURNING id",
+                        $crate::case_rows::insert_sql("flow_records", &COLS, changes.flow.len(), anon)
+                    );
+                    let mut args: Vec<$crate::sql::Arg> = Vec::with_capacity(changes.flow.len() * COLS.len());
+                    for f in &changes.flow {
+                        args.push(case_id.into());
+                        args.push(f.action.as_str().into());
+                        args.push($crate::sql::Arg::Json(Some(f.detail.clone())));
+                        args.push(f.from_state.map(|s| s.as_str()).into());
+                        args.push(f.to_state.as_str().into());
+                        args.push(f.actor_user.into());
+                        args.push(f.actor_department.clone().into());
+                        args.push(f.acted_as.clone().into());
+                        args.push(t(f.at).into());
+                        args.push(f.opinion.clone().into());
+                        args.push($crate::sql::Arg::Json(Some(serde_json::json!(f.attachments))));
+                    }
+                    let mut ids: Vec<i64> =
+                        $crate::sql::bind_args!(sqlx::query_scalar::<$db, i64>(sqlx::AssertSqlSafe(sql)), args)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| self.db_err(e))?;
+                    // One statement takes its ids in the order of its VALUES
+                    // rows on both backends; RETURNING need not list them in
+                    // that order, so sort before pairing.
+                    ids.sort_unstable();
+                    for (id, f) in ids.into_iter().zip(&changes.flow) {
+                        let mut record = f.clone();
+                        record.at = t(record.at);
+                        flow.push($crate::case::FlowRecord { id, case_id, record });
+                    }
                 }
                 if !changes.clocks.is_empty() {
                     let clocks: Vec<$crate::case::CaseClock> = changes
@@ -90,18 +126,21 @@ macro_rules! impl_case_store {
                         .into());
                     }
                 }
-                Ok(())
+                Ok(flow)
             }
 
+            /// Statistics rows (multi-row inserts) and their daily roll-up
+            /// (summed per key in memory, then one UPSERT adding the sums).
             async fn insert_stats(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
                 rows: &[(i64, &str, &$crate::case::NewStatRow)],
             ) -> $crate::Result<u64> {
+                let anon = Self::anonymous_placeholders();
                 let columns = $crate::case_rows::stat_insert_columns();
                 let per = $crate::case_shared::STAT_ROWS_PER_STATEMENT;
                 let full: Option<std::sync::Arc<str>> = (rows.len() >= per)
-                    .then(|| $crate::case_rows::insert_sql("stat_rows", &columns, per).into());
+                    .then(|| $crate::case_rows::insert_sql("stat_rows", &columns, per, anon).into());
                 let mut total = 0;
                 for (chunk_no, chunk) in rows.chunks(per).enumerate() {
                     let mut args = Vec::with_capacity(chunk.len() * columns.len());
@@ -111,13 +150,31 @@ macro_rules! impl_case_store {
                     }
                     let sql: std::sync::Arc<str> = match &full {
                         Some(sql) if chunk.len() == per => sql.clone(),
-                        _ => $crate::case_rows::insert_sql("stat_rows", &columns, chunk.len()).into(),
+                        _ => $crate::case_rows::insert_sql("stat_rows", &columns, chunk.len(), anon).into(),
                     };
                     let done = $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), args)
                         .execute(&mut *conn)
                         .await
                         .map_err(|e| self.db_err(e))?;
                     total += done.rows_affected();
+                }
+                let daily = $crate::case_rows::daily_rows(rows.iter().map(|(_, _, r)| *r));
+                let per = $crate::case_rows::DAILY_ROWS_PER_STATEMENT;
+                let full: Option<std::sync::Arc<str>> =
+                    (daily.len() >= per).then(|| $crate::case_rows::daily_upsert_sql(per, anon).into());
+                for chunk in daily.chunks(per) {
+                    let mut args = Vec::with_capacity(chunk.len() * 32);
+                    for row in chunk {
+                        $crate::case_rows::daily_args(row, &mut args)?;
+                    }
+                    let sql: std::sync::Arc<str> = match &full {
+                        Some(sql) if chunk.len() == per => sql.clone(),
+                        _ => $crate::case_rows::daily_upsert_sql(chunk.len(), anon).into(),
+                    };
+                    $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), args)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.db_err(e))?;
                 }
                 Ok(total)
             }
@@ -136,11 +193,13 @@ macro_rules! impl_case_store {
                 row.map(TryFrom::try_from).transpose()
             }
 
+            /// Creates one case in the caller's transaction and answers it as
+            /// written (times at the stored precision).
             async fn create_case_in(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
                 new: &$crate::case::NewCaseWrite,
-            ) -> $crate::Result<$crate::case::CaseRecord> {
+            ) -> $crate::Result<$crate::case::CaseWritten> {
                 let seq: i64 = sqlx::query_scalar::<$db, i64>(
                     "INSERT INTO case_sequences (prefix, date, last) VALUES ($1, $2, 1) \
                      ON CONFLICT (prefix, date) DO UPDATE SET last = case_sequences.last + 1 RETURNING last",
@@ -161,7 +220,10 @@ macro_rules! impl_case_store {
                 let mut args: Vec<$crate::sql::Arg> =
                     vec![number.as_str().into(), 1i64.into(), now.into()];
                 args.extend($crate::case_rows::case_args(&new.data, now)?);
-                let sql = format!("{} RETURNING id", $crate::case_rows::insert_sql("cases", &columns, 1));
+                let sql = format!(
+                    "{} RETURNING id",
+                    $crate::case_rows::insert_sql("cases", &columns, 1, Self::anonymous_placeholders())
+                );
                 let id: i64 = $crate::sql::bind_args!(sqlx::query_scalar::<$db, i64>(sqlx::AssertSqlSafe(sql)), args)
                     .fetch_one(&mut *conn)
                     .await
@@ -178,7 +240,7 @@ macro_rules! impl_case_store {
                             self.db_err(e)
                         }
                     })?;
-                self.apply_case_changes(&mut *conn, id, number.as_str(), &new.changes).await?;
+                let flow = self.apply_case_changes(&mut *conn, id, number.as_str(), &new.changes).await?;
                 if let Some(key) = &new.idempotency {
                     sqlx::query::<$db>(
                         "INSERT INTO idempotency (user_id, key, request_hash, response, created_at) \
@@ -202,9 +264,310 @@ macro_rules! impl_case_store {
                         }
                     })?;
                 }
-                self.case_in(&mut *conn, id)
-                    .await?
-                    .ok_or_else(|| $crate::StoreError::Database(format!("case {id} vanished while it was created")))
+                Ok($crate::case::CaseWritten {
+                    case: $crate::case::CaseRecord {
+                        id,
+                        number,
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                        data: $crate::case_rows::as_stored(&new.data),
+                    },
+                    flow,
+                })
+            }
+
+            /// Writes a batch of new cases with one multi-row statement per
+            /// table (numbers reserved per prefix and date in one UPSERT each,
+            /// cases, reporters, flow records, clocks, statistics and roll-up,
+            /// idempotency keys, audit rows), in the caller's transaction.
+            /// Any failure fails the whole batch; the caller then retries case
+            /// by case to find and isolate the bad one.
+            async fn create_cases_bulk(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                writes: &[($crate::case::NewCaseWrite, chengyun_domain::audit::AuditEvent)],
+            ) -> $crate::Result<Vec<$crate::case::CaseWritten>> {
+                use $crate::sql::stored_time as t;
+                let anon = Self::anonymous_placeholders();
+                let now = $crate::sql::now();
+                // numbers: one reservation of k per (prefix, date)
+                let mut wanted: std::collections::BTreeMap<(&str, chrono::NaiveDate), i64> = Default::default();
+                for (w, _) in writes {
+                    *wanted.entry((w.number_prefix.as_str(), w.number_date)).or_default() += 1;
+                }
+                let mut next: std::collections::BTreeMap<(&str, chrono::NaiveDate), i64> = Default::default();
+                for ((prefix, date), k) in &wanted {
+                    let last: i64 = sqlx::query_scalar::<$db, i64>(
+                        "INSERT INTO case_sequences (prefix, date, last) VALUES ($1, $2, $3) \
+                         ON CONFLICT (prefix, date) DO UPDATE SET last = case_sequences.last + $3 RETURNING last",
+                    )
+                    .bind(*prefix)
+                    .bind(*date)
+                    .bind(*k)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| self.db_err(e))?;
+                    next.insert((*prefix, *date), last - k + 1);
+                }
+                let mut numbers = Vec::with_capacity(writes.len());
+                for (w, _) in writes {
+                    let slot = next.entry((w.number_prefix.as_str(), w.number_date)).or_default();
+                    numbers.push(chengyun_domain::case::CaseNumber::new(
+                        &w.number_prefix,
+                        w.number_date,
+                        u32::try_from(*slot).unwrap_or(u32::MAX),
+                    )?);
+                    *slot += 1;
+                }
+                // cases
+                let mut columns = vec!["number", "version", "created_at"];
+                columns.extend($crate::case_rows::CASE_WRITE_COLUMNS);
+                let per = (8_000 / columns.len()).max(1);
+                let mut ids: Vec<i64> = Vec::with_capacity(writes.len());
+                for (chunk_no, chunk) in writes.chunks(per).enumerate() {
+                    let mut args: Vec<$crate::sql::Arg> = Vec::with_capacity(chunk.len() * columns.len());
+                    for (i, (w, _)) in chunk.iter().enumerate() {
+                        args.push(numbers[chunk_no * per + i].as_str().into());
+                        args.push(1i64.into());
+                        args.push(now.into());
+                        args.extend($crate::case_rows::case_args(&w.data, now).map_err(|e| e.at(format!("[{}]", chunk_no * per + i)))?);
+                    }
+                    let sql = format!("{} RETURNING id", $crate::case_rows::insert_sql("cases", &columns, chunk.len(), anon));
+                    let mut got: Vec<i64> =
+                        $crate::sql::bind_args!(sqlx::query_scalar::<$db, i64>(sqlx::AssertSqlSafe(sql)), args)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| self.db_err(e))?;
+                    got.sort_unstable();
+                    ids.extend(got);
+                }
+                // reporters
+                let reporters: Vec<(i64, &$crate::case::Reporter)> = writes
+                    .iter()
+                    .zip(&ids)
+                    .flat_map(|((w, _), id)| w.changes.reporters.iter().map(move |r| (*id, r)))
+                    .collect();
+                const REPORTER_COLS: [&str; 6] = ["case_id", "name", "phone", "user_id", "channel", "reported_at"];
+                for chunk in reporters.chunks(1_000) {
+                    let mut args: Vec<$crate::sql::Arg> = Vec::with_capacity(chunk.len() * 6);
+                    for (id, r) in chunk {
+                        args.push((*id).into());
+                        args.push(r.name.clone().into());
+                        args.push(r.phone.clone().into());
+                        args.push(r.user_id.into());
+                        args.push(r.channel.as_str().into());
+                        args.push(t(r.reported_at).into());
+                    }
+                    let sql = $crate::case_rows::insert_sql("case_reporters", &REPORTER_COLS, chunk.len(), anon);
+                    $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), args)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.db_err(e))?;
+                }
+                // flow records, ids paired in order
+                let flows: Vec<(usize, i64, &$crate::case::NewFlowRecord)> = writes
+                    .iter()
+                    .zip(&ids)
+                    .enumerate()
+                    .flat_map(|(k, ((w, _), id))| w.changes.flow.iter().map(move |f| (k, *id, f)))
+                    .collect();
+                const FLOW_COLS: [&str; 11] = [
+                    "case_id", "action", "detail", "from_state", "to_state", "actor_user",
+                    "actor_department", "acted_as", "at", "opinion", "attachments",
+                ];
+                let mut flow_out: Vec<Vec<$crate::case::FlowRecord>> = vec![Vec::new(); writes.len()];
+                for chunk in flows.chunks(700) {
+                    let mut args: Vec<$crate::sql::Arg> = Vec::with_capacity(chunk.len() * 11);
+                    for (_, id, f) in chunk {
+                        args.push((*id).into());
+                        args.push(f.action.as_str().into());
+                        args.push($crate::sql::Arg::Json(Some(f.detail.clone())));
+                        args.push(f.from_state.map(|s| s.as_str()).into());
+                        args.push(f.to_state.as_str().into());
+                        args.push(f.actor_user.into());
+                        args.push(f.actor_department.clone().into());
+                        args.push(f.acted_as.clone().into());
+                        args.push(t(f.at).into());
+                        args.push(f.opinion.clone().into());
+                        args.push($crate::sql::Arg::Json(Some(serde_json::json!(f.attachments))));
+                    }
+                    let sql = format!("{} RETURNING id", $crate::case_rows::insert_sql("flow_records", &FLOW_COLS, chunk.len(), anon));
+                    let mut got: Vec<i64> =
+                        $crate::sql::bind_args!(sqlx::query_scalar::<$db, i64>(sqlx::AssertSqlSafe(sql)), args)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| self.db_err(e))?;
+                    got.sort_unstable();
+                    for (fid, (k, id, f)) in got.into_iter().zip(chunk) {
+                        let mut record = (*f).clone();
+                        record.at = t(record.at);
+                        flow_out[*k].push($crate::case::FlowRecord { id: fid, case_id: *id, record });
+                    }
+                }
+                // clocks
+                let clocks: Vec<$crate::case::CaseClock> = writes
+                    .iter()
+                    .zip(&ids)
+                    .flat_map(|((w, _), id)| w.changes.clocks.iter().map(move |c| $crate::case::CaseClock { case_id: *id, ..c.clone() }))
+                    .collect();
+                if !clocks.is_empty() {
+                    let rows = $crate::sql::last_wins(&clocks, |c| (c.case_id, c.clock));
+                    self.upsert_rows(&mut *conn, &$crate::case_rows::CLOCK_UPSERT, &rows, $crate::case_rows::clock_args)
+                        .await?;
+                }
+                // statistics and roll-up
+                let stats: Vec<(i64, &str, &$crate::case::NewStatRow)> = writes
+                    .iter()
+                    .zip(&ids)
+                    .zip(&numbers)
+                    .flat_map(|(((w, _), id), n)| w.changes.stats.iter().map(move |r| (*id, n.as_str(), r)))
+                    .collect();
+                if !stats.is_empty() {
+                    self.insert_stats(&mut *conn, &stats).await?;
+                }
+                // attachment links (rare in bulk sources)
+                for ((w, _), id) in writes.iter().zip(&ids) {
+                    for a in &w.changes.attachments {
+                        let done = sqlx::query::<$db>(
+                            "UPDATE attachments SET case_id = $1 WHERE id = $2 AND (case_id IS NULL OR case_id = $1)",
+                        )
+                        .bind(*id)
+                        .bind(a.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.db_err(e))?;
+                        if done.rows_affected() == 0 {
+                            return Err(chengyun_domain::Invalid::new(
+                                "attachments",
+                                format!("attachment {a} does not exist or belongs to another case; upload it first"),
+                            )
+                            .into());
+                        }
+                    }
+                }
+                // idempotency keys
+                for ((w, _), id) in writes.iter().zip(&ids) {
+                    if let Some(key) = &w.idempotency {
+                        sqlx::query::<$db>(
+                            "INSERT INTO idempotency (user_id, key, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(key.user_id)
+                        .bind(key.key.as_str())
+                        .bind(key.request_hash.as_str())
+                        .bind(sqlx::types::Json(serde_json::json!({ "case_id": id })))
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.db_err(e))?;
+                    }
+                }
+                // audit rows
+                const AUDIT_COLS: [&str; 9] =
+                    ["at", "user_id", "actor", "ip", "request_id", "action", "target_kind", "target", "details"];
+                for (chunk_no, chunk) in writes.chunks(800).enumerate() {
+                    let mut args: Vec<$crate::sql::Arg> = Vec::with_capacity(chunk.len() * 9);
+                    for (i, (_, a)) in chunk.iter().enumerate() {
+                        args.push(now.into());
+                        args.push(a.actor.user_id.into());
+                        args.push(a.actor.name.as_str().into());
+                        args.push(a.actor.ip.clone().into());
+                        args.push(a.actor.request_id.clone().into());
+                        args.push(a.action.as_str().into());
+                        args.push(a.target_kind.as_str().into());
+                        let target = if a.target.is_empty() {
+                            numbers[chunk_no * 800 + i].to_string()
+                        } else {
+                            a.target.clone()
+                        };
+                        args.push(target.into());
+                        args.push($crate::sql::Arg::Json(Some(a.details.clone())));
+                    }
+                    let sql = $crate::case_rows::insert_sql("audit_log", &AUDIT_COLS, chunk.len(), anon);
+                    $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), args)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| self.db_err(e))?;
+                }
+                Ok(writes
+                    .iter()
+                    .zip(ids)
+                    .zip(numbers)
+                    .zip(flow_out)
+                    .map(|((((w, _), id), number), flow)| $crate::case::CaseWritten {
+                        case: $crate::case::CaseRecord {
+                            id,
+                            number,
+                            version: 1,
+                            created_at: now,
+                            updated_at: now,
+                            data: $crate::case_rows::as_stored(&w.data),
+                        },
+                        flow,
+                    })
+                    .collect())
+            }
+
+            /// Sums over `stat_rows` (`raw`) or `stat_daily`, as [`StatTotal`]s keyed by group.
+            async fn stat_sums(
+                &self,
+                raw: bool,
+                q: &$crate::case::StatQuery,
+                days: Option<(Option<String>, Option<String>)>,
+                group: $crate::case::StatGroup,
+            ) -> $crate::Result<Vec<$crate::case::StatTotal>> {
+                use sqlx::Row;
+                let key = $crate::case_rows::stat_group_key(group, raw, $day);
+                let mut f = $crate::sql::Filter::default();
+                if raw {
+                    if let Some(from) = q.from {
+                        f.cmp("t.at", ">=", $crate::sql::stored_time(from));
+                    }
+                    if let Some(to) = q.to {
+                        f.cmp("t.at", "<", $crate::sql::stored_time(to));
+                    }
+                } else if let Some((from, to)) = days {
+                    if let Some(from) = from {
+                        f.cmp("t.day", ">=", from);
+                    }
+                    if let Some(to) = to {
+                        f.cmp("t.day", "<", to);
+                    }
+                }
+                if let Some(w) = &q.within {
+                    f.prefix("t.area_code", w);
+                }
+                if let Some(d) = &q.department_code {
+                    f.eq("t.department_code", d.as_str());
+                }
+                if let Some(u) = q.user_id {
+                    f.eq("t.user_id", u);
+                }
+                let group_by = match group {
+                    $crate::case::StatGroup::Total => String::new(),
+                    _ => format!(" GROUP BY {key}"),
+                };
+                let table = if raw { "stat_rows" } else { "stat_daily" };
+                let sql = format!(
+                    "SELECT {key} AS key, {} FROM {table} t{}{group_by}",
+                    $crate::case_rows::counter_sums(),
+                    f.where_sql()
+                );
+                let rows = $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), f.args)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| self.db_err(e))?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let key: Option<String> = row.try_get("key").map_err(|e| self.db_err(e))?;
+                    let mut values = [0u64; 27];
+                    for (i, c) in $crate::case_rows::COUNTERS.iter().enumerate() {
+                        let v: i64 = row.try_get(*c).map_err(|e| self.db_err(e))?;
+                        values[i] = u64::try_from(v).unwrap_or(0);
+                    }
+                    out.push($crate::case::StatTotal { key, counters: $crate::case_rows::counters_from(values) });
+                }
+                Ok(out)
             }
         }
 
@@ -216,14 +579,84 @@ macro_rules! impl_case_store {
                 audit: &chengyun_domain::audit::AuditEvent,
             ) -> $crate::Result<$crate::case::CaseRecord> {
                 let mut tx = self.begin_write().await?;
-                let case = self.create_case_in(&mut tx, new).await?;
+                let written = self.create_case_in(&mut tx, new).await?;
                 let mut audit = audit.clone();
                 if audit.target.is_empty() {
-                    audit.target = case.number.to_string();
+                    audit.target = written.case.number.to_string();
                 }
                 self.audit_in(&mut tx, &audit).await?;
                 self.commit(tx).await?;
-                Ok(case)
+                Ok(written.case)
+            }
+
+            async fn create_cases(
+                &self,
+                writes: &[($crate::case::NewCaseWrite, chengyun_domain::audit::AuditEvent)],
+            ) -> $crate::Result<Vec<$crate::Result<$crate::case::CaseWritten>>> {
+                use sqlx::Connection as _;
+                let mut tx = self.begin_write().await?;
+                if let [(new, audit)] = writes {
+                    // One case: the transaction itself is the unit, no savepoint.
+                    let done = match self.create_case_in(&mut tx, new).await {
+                        Ok(written) => {
+                            let mut audit = audit.clone();
+                            if audit.target.is_empty() {
+                                audit.target = written.case.number.to_string();
+                            }
+                            self.audit_in(&mut tx, &audit).await.map(|()| written)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    return match done {
+                        Ok(written) => {
+                            self.commit(tx).await?;
+                            Ok(vec![Ok(written)])
+                        }
+                        Err(e) => {
+                            tx.rollback().await.map_err(|e| self.db_err(e))?;
+                            Ok(vec![Err(e)])
+                        }
+                    };
+                }
+                // Fast path: the whole batch in multi-row statements. If
+                // anything in it fails, undo it and go case by case.
+                {
+                    let mut sp = (&mut *tx).begin().await.map_err(|e| self.db_err(e))?;
+                    match self.create_cases_bulk(&mut sp, writes).await {
+                        Ok(written) => {
+                            sp.commit().await.map_err(|e| self.db_err(e))?;
+                            self.commit(tx).await?;
+                            return Ok(written.into_iter().map(Ok).collect());
+                        }
+                        Err(_) => sp.rollback().await.map_err(|e| self.db_err(e))?,
+                    }
+                }
+                let mut out = Vec::with_capacity(writes.len());
+                for (new, audit) in writes {
+                    let mut sp = (&mut *tx).begin().await.map_err(|e| self.db_err(e))?;
+                    let done = match self.create_case_in(&mut sp, new).await {
+                        Ok(written) => {
+                            let mut audit = audit.clone();
+                            if audit.target.is_empty() {
+                                audit.target = written.case.number.to_string();
+                            }
+                            self.audit_in(&mut sp, &audit).await.map(|()| written)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match done {
+                        Ok(written) => {
+                            sp.commit().await.map_err(|e| self.db_err(e))?;
+                            out.push(Ok(written));
+                        }
+                        Err(e) => {
+                            sp.rollback().await.map_err(|e| self.db_err(e))?;
+                            out.push(Err(e));
+                        }
+                    }
+                }
+                self.commit(tx).await?;
+                Ok(out)
             }
 
             async fn import_cases(
@@ -234,14 +667,14 @@ macro_rules! impl_case_store {
                 let mut tx = self.begin_write().await?;
                 let mut out = Vec::with_capacity(cases.len());
                 for (i, new) in cases.iter().enumerate() {
-                    let case = self.create_case_in(&mut tx, new).await.map_err(|e| match e {
+                    let written = self.create_case_in(&mut tx, new).await.map_err(|e| match e {
                         $crate::StoreError::Invalid(v) => $crate::StoreError::Invalid(chengyun_domain::ValidationError {
                             problems: v.problems.into_iter().map(|p| p.at(format!("[{i}]"))).collect(),
                         }),
                         $crate::StoreError::Conflict(m) => $crate::StoreError::Conflict(format!("[{i}]: {m}")),
                         other => other,
                     })?;
-                    out.push(case);
+                    out.push(written.case);
                 }
                 self.audit_in(&mut tx, audit).await?;
                 self.commit(tx).await?;
@@ -261,7 +694,8 @@ macro_rules! impl_case_store {
                     .collect();
                 let n = $crate::case_rows::CASE_WRITE_COLUMNS.len();
                 let sql: std::sync::Arc<str> = format!(
-                    "UPDATE cases SET {}, version = version + 1 WHERE id = ${} AND version = ${}",
+                    "UPDATE cases SET {}, version = version + 1 WHERE id = ${} AND version = ${} \
+                     RETURNING number, created_at",
                     sets.join(", "),
                     n + 1,
                     n + 2
@@ -273,11 +707,14 @@ macro_rules! impl_case_store {
                     let mut args = $crate::case_rows::case_args(&s.data, now)?;
                     args.push(s.id.into());
                     args.push(s.expected_version.into());
-                    let done = $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql.clone())), args)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.db_err(e))?;
-                    if done.rows_affected() == 0 {
+                    let done: Option<(String, chrono::DateTime<chrono::Utc>)> = $crate::sql::bind_args!(
+                        sqlx::query_as::<$db, (String, chrono::DateTime<chrono::Utc>)>(sqlx::AssertSqlSafe(sql.clone())),
+                        args
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| self.db_err(e))?;
+                    let Some((number, created_at)) = done else {
                         return Err(match self.case_in(&mut tx, s.id).await? {
                             None => $crate::StoreError::NotFound(format!("case {}", s.id)),
                             Some(c) => $crate::StoreError::Conflict(format!(
@@ -285,13 +722,19 @@ macro_rules! impl_case_store {
                                 c.number, c.version, s.expected_version
                             )),
                         });
-                    }
-                    let stored = self
-                        .case_in(&mut tx, s.id)
-                        .await?
-                        .ok_or_else(|| $crate::StoreError::NotFound(format!("case {}", s.id)))?;
-                    self.apply_case_changes(&mut tx, s.id, stored.number.as_str(), &s.changes).await?;
-                    out.push(stored);
+                    };
+                    self.apply_case_changes(&mut tx, s.id, &number, &s.changes).await?;
+                    let number = chengyun_domain::case::CaseNumber::parse(&number).map_err(|e| {
+                        $crate::StoreError::Database(format!("stored case {} is corrupt: column number: {e}", s.id))
+                    })?;
+                    out.push($crate::case::CaseRecord {
+                        id: s.id,
+                        number,
+                        version: s.expected_version + 1,
+                        created_at,
+                        updated_at: now,
+                        data: $crate::case_rows::as_stored(&s.data),
+                    });
                 }
                 self.audit_in(&mut tx, audit).await?;
                 self.commit(tx).await?;
@@ -355,27 +798,26 @@ macro_rules! impl_case_store {
                 matter_code: &str,
                 bbox: [f64; 4],
                 since: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::Result<Vec<$crate::case::CaseRecord>> {
-                let sql = format!(
-                    "SELECT {} FROM cases t WHERE t.matter_code = $1 AND t.is_open = $2 AND t.reported_at >= $3 \
-                     AND t.lon >= $4 AND t.lon <= $5 AND t.lat >= $6 AND t.lat <= $7 ORDER BY t.reported_at, t.id",
-                    $crate::case_rows::CASE_COLUMNS
-                );
-                let rows: Vec<$crate::case_rows::CaseRow> = self
-                    .fetch_rows(
-                        sql,
-                        vec![
-                            matter_code.into(),
-                            true.into(),
-                            $crate::sql::stored_time(since).into(),
-                            bbox[0].into(),
-                            bbox[2].into(),
-                            bbox[1].into(),
-                            bbox[3].into(),
-                        ],
-                    )
-                    .await?;
-                rows.into_iter().map(TryFrom::try_from).collect()
+            ) -> $crate::Result<Vec<$crate::case::NearbyCase>> {
+                let rows: Vec<(i64, f64, f64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as::<$db, (i64, f64, f64, chrono::DateTime<chrono::Utc>)>(
+                    "SELECT t.id, t.lon, t.lat, t.reported_at FROM cases t WHERE t.matter_code = $1 AND t.is_open = $2 \
+                     AND t.lon >= $3 AND t.lon <= $4 AND t.lat >= $5 AND t.lat <= $6 AND t.reported_at >= $7 \
+                     ORDER BY t.reported_at, t.id",
+                )
+                .bind(matter_code)
+                .bind(true)
+                .bind(bbox[0])
+                .bind(bbox[2])
+                .bind(bbox[1])
+                .bind(bbox[3])
+                .bind($crate::sql::stored_time(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.db_err(e))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, lon, lat, reported_at)| $crate::case::NearbyCase { id, lon, lat, reported_at })
+                    .collect())
             }
 
             async fn case_reporters(&self, case_id: i64) -> $crate::Result<Vec<$crate::case::Reporter>> {
@@ -451,84 +893,35 @@ macro_rules! impl_case_store {
                 q: &$crate::case::StatQuery,
                 group: $crate::case::StatGroup,
             ) -> $crate::Result<Vec<$crate::case::StatTotal>> {
-                use sqlx::Row;
-                let key: String = match group {
-                    $crate::case::StatGroup::Total => "CAST(NULL AS TEXT)".into(),
-                    $crate::case::StatGroup::Department => "t.department_code".into(),
-                    $crate::case::StatGroup::User => "CAST(t.user_id AS TEXT)".into(),
-                    $crate::case::StatGroup::AreaPrefix(n) => format!("SUBSTR(t.area_code, 1, {})", n.max(1)),
-                    $crate::case::StatGroup::Day => $day.into(),
-                };
-                let mut f = $crate::sql::Filter::default();
-                if let Some(from) = q.from {
-                    f.cmp("t.at", ">=", $crate::sql::stored_time(from));
+                let plan = $crate::case_rows::RollupPlan::new(q.from, q.to);
+                let mut parts = Vec::new();
+                if let Some(days) = plan.days {
+                    parts.push(self.stat_sums(false, q, Some(days), group).await?);
                 }
-                if let Some(to) = q.to {
-                    f.cmp("t.at", "<", $crate::sql::stored_time(to));
+                for (from, to) in plan.raw {
+                    let edge = $crate::case::StatQuery { from, to, ..q.clone() };
+                    parts.push(self.stat_sums(true, &edge, None, group).await?);
                 }
-                if let Some(w) = &q.within {
-                    f.prefix("t.area_code", w);
-                }
-                if let Some(d) = &q.department_code {
-                    f.eq("t.department_code", d.as_str());
-                }
-                if let Some(u) = q.user_id {
-                    f.eq("t.user_id", u);
-                }
-                let group_by = match group {
-                    $crate::case::StatGroup::Total => String::new(),
-                    _ => format!(" GROUP BY {key}"),
-                };
-                let sql = format!(
-                    "SELECT {key} AS key, {} FROM stat_rows t{}{group_by}",
-                    $crate::case_rows::counter_sums(),
-                    f.where_sql()
-                );
-                let rows = $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), f.args)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| self.db_err(e))?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let key: Option<String> = row.try_get("key").map_err(|e| self.db_err(e))?;
-                    let mut values = [0u64; 27];
-                    for (i, c) in $crate::case_rows::COUNTERS.iter().enumerate() {
-                        let v: i64 = row.try_get(*c).map_err(|e| self.db_err(e))?;
-                        values[i] = u64::try_from(v).unwrap_or(0);
-                    }
-                    out.push($crate::case::StatTotal { key, counters: $crate::case_rows::counters_from(values) });
-                }
-                out.sort_by(|a, b| a.key.cmp(&b.key));
-                Ok(out)
+                Ok($crate::case_rows::merge_totals(parts, group))
+            }
+
+            async fn stat_totals_raw(
+                &self,
+                q: &$crate::case::StatQuery,
+                group: $crate::case::StatGroup,
+            ) -> $crate::Result<Vec<$crate::case::StatTotal>> {
+                let got = self.stat_sums(true, q, None, group).await?;
+                Ok($crate::case_rows::merge_totals(vec![got], group))
             }
 
             async fn insert_stat_rows(
                 &self,
-                rows: &[(i64, $crate::case::NewStatRow)],
+                rows: &[$crate::case::StatRowWrite],
                 audit: &chengyun_domain::audit::AuditEvent,
             ) -> $crate::Result<u64> {
                 let mut tx = self.begin_write().await?;
-                let ids: std::collections::BTreeSet<i64> = rows.iter().map(|(id, _)| *id).collect();
-                let mut numbers: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
-                for id in ids {
-                    let number: Option<String> = sqlx::query_scalar::<$db, String>("SELECT number FROM cases WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(|e| self.db_err(e))?;
-                    match number {
-                        Some(n) => {
-                            numbers.insert(id, n);
-                        }
-                        None => {
-                            return Err(chengyun_domain::Invalid::new("case_id", format!("case {id} does not exist")).into())
-                        }
-                    }
-                }
-                let refs: Vec<(i64, &str, &$crate::case::NewStatRow)> = rows
-                    .iter()
-                    .map(|(id, r)| (*id, numbers.get(id).map(String::as_str).unwrap_or(""), r))
-                    .collect();
+                let refs: Vec<(i64, &str, &$crate::case::NewStatRow)> =
+                    rows.iter().map(|r| (r.case_id, r.case_number.as_str(), &r.row)).collect();
                 let n = self.insert_stats(&mut tx, &refs).await?;
                 self.audit_in(&mut tx, audit).await?;
                 self.commit(tx).await?;

@@ -73,8 +73,18 @@ impl CaseService {
         let (write, suggestions) = self.prepare(new, actor, key.clone()).await?;
         let audit = AuditEvent::new(&actor.audit, "case.create", "case", "")
             .with(serde_json::json!({ "source": write.data.source.as_str() }));
-        let case = match self.store().create_case(&write, &audit).await {
-            Ok(c) => c,
+        let pair = [(write, audit)];
+        let written = self
+            .store()
+            .create_cases(&pair)
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                StoreError::Database("the store answered no case for one write".into())
+            })?;
+        let [(write, _)] = pair;
+        let written = match written {
+            Ok(w) => w,
             // A concurrent retry with the same key won the race: answer its case.
             Err(StoreError::Conflict(m)) => {
                 if let Some(k) = &key
@@ -86,11 +96,123 @@ impl CaseService {
             }
             Err(e) => return Err(e.into()),
         };
-        self.publish_change(&case, "created");
-        if case.data.snapshot.state != chengyun_domain::case::workflow::CaseState::Reported {
-            self.publish_change(&case, "dispatch");
+        self.published_intake(&written.case);
+        self.view_written(written, write, actor, suggestions).await
+    }
+
+    /// Takes in many cases from a bulk source (an IoT gateway's backlog, a
+    /// hotline system's export) with group commit: the cases are prepared
+    /// one by one exactly as [`CaseService::intake`] does (validate, locate,
+    /// classify, dedupe, center, automatic dispatch) and written in one
+    /// store transaction with a savepoint per case, so each case is still
+    /// stored whole with its audit row or not at all, and one bad case does
+    /// not undo the others. Answers one result per input, in order.
+    ///
+    /// De-duplication sees the earlier cases of the same batch: a case near
+    /// a pending one of the same matter flushes the batch first, so it is
+    /// flagged exactly as if the cases had come in one at a time. There are
+    /// no idempotency keys here; bulk sources name each case by
+    /// `external_id` (unique per source), and a repeated one is that case's
+    /// `Conflict`.
+    pub async fn intake_many(
+        &self,
+        cases: Vec<NewCase>,
+        actor: &CaseActor,
+    ) -> Result<Vec<Result<CaseView, CaseError>>, CaseError> {
+        let mut out: Vec<Option<Result<CaseView, CaseError>>> = Vec::with_capacity(cases.len());
+        // (index in out, write, suggestions)
+        let mut pending: Vec<(usize, NewCaseWrite, Vec<MatterSuggestion>)> = Vec::new();
+        for new in cases {
+            let i = out.len();
+            out.push(None);
+            let mut prepared = self.prepare(new.clone(), actor, None).await;
+            if let Ok((write, _)) = &prepared
+                && write.data.likely_duplicate_of.is_none()
+                && pending
+                    .iter()
+                    .any(|(_, p, _)| self.near_duplicate(&write.data, &p.data))
+            {
+                self.flush_batch(&mut pending, &mut out, actor).await?;
+                prepared = self.prepare(new, actor, None).await;
+            }
+            match prepared {
+                Ok((write, suggestions)) => pending.push((i, write, suggestions)),
+                Err(e) => out[i] = Some(Err(e)),
+            }
         }
-        self.view_of(case, actor, suggestions).await
+        self.flush_batch(&mut pending, &mut out, actor).await?;
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(CaseError::Store(StoreError::Database(
+                        "case not written".into(),
+                    )))
+                })
+            })
+            .collect())
+    }
+
+    /// Whether `new` would be flagged a likely duplicate of `open` by the
+    /// dedupe rule (same matter, within the radius and the window before).
+    fn near_duplicate(
+        &self,
+        new: &chengyun_store::CaseData,
+        open: &chengyun_store::CaseData,
+    ) -> bool {
+        let d = self.settings().dedupe;
+        let (Some(m), Some(lon), Some(lat)) = (&new.matter_code, new.lon, new.lat) else {
+            return false;
+        };
+        let (Some(olon), Some(olat)) = (open.lon, open.lat) else {
+            return false;
+        };
+        open.matter_code.as_ref() == Some(m)
+            && !open.snapshot.state.is_final()
+            && open.reported_at <= new.reported_at
+            && open.reported_at >= new.reported_at - Duration::hours(i64::from(d.window_hours))
+            && distance_m((lon, lat), (olon, olat)) <= d.radius_m
+    }
+
+    async fn flush_batch(
+        &self,
+        pending: &mut Vec<(usize, NewCaseWrite, Vec<MatterSuggestion>)>,
+        out: &mut [Option<Result<CaseView, CaseError>>],
+        actor: &CaseActor,
+    ) -> Result<(), CaseError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(pending);
+        let writes: Vec<(NewCaseWrite, AuditEvent)> = batch
+            .iter()
+            .map(|(_, w, _)| {
+                (
+                    w.clone(),
+                    AuditEvent::new(&actor.audit, "case.create", "case", "").with(
+                        serde_json::json!({ "source": w.data.source.as_str(), "batch": true }),
+                    ),
+                )
+            })
+            .collect();
+        let results = self.store().create_cases(&writes).await?;
+        for ((i, write, suggestions), result) in batch.into_iter().zip(results) {
+            out[i] = Some(match result {
+                Ok(written) => {
+                    self.published_intake(&written.case);
+                    self.view_written(written, write, actor, suggestions).await
+                }
+                Err(e) => Err(e.into()),
+            });
+        }
+        Ok(())
+    }
+
+    fn published_intake(&self, case: &CaseRecord) {
+        self.publish_change(case, "created");
+        if case.data.snapshot.state != chengyun_domain::case::workflow::CaseState::Reported {
+            self.publish_change(case, "dispatch");
+        }
     }
 
     async fn replay(
@@ -276,9 +398,9 @@ impl CaseService {
                 .await?;
             likely_duplicate_of = near
                 .iter()
-                .filter(|c| c.data.reported_at <= reported_at)
+                .filter(|c| c.reported_at <= reported_at)
                 .filter_map(|c| {
-                    let dist = distance_m((lon, lat), (c.data.lon?, c.data.lat?));
+                    let dist = distance_m((lon, lat), (c.lon, c.lat));
                     (dist <= d.radius_m).then_some((dist, c.id))
                 })
                 .min_by(|a, b| a.0.total_cmp(&b.0))

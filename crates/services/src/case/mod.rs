@@ -532,6 +532,46 @@ impl CaseService {
         self.view_of(case, viewer, Vec::new()).await
     }
 
+    /// The view of a case just written, built from the write itself (no
+    /// read back); only linked attachments, if any, are read for their metadata.
+    pub(crate) async fn view_written(
+        &self,
+        written: chengyun_store::case::CaseWritten,
+        write: chengyun_store::NewCaseWrite,
+        viewer: &CaseActor,
+        suggestions: Vec<MatterSuggestion>,
+    ) -> Result<CaseView, CaseError> {
+        let case = written.case;
+        let attachments = if write.changes.attachments.is_empty() {
+            Vec::new()
+        } else {
+            self.store().case_attachments(case.id).await?
+        };
+        let clocks: Vec<CaseClock> = write
+            .changes
+            .clocks
+            .into_iter()
+            .map(|c| CaseClock {
+                case_id: case.id,
+                ..c
+            })
+            .collect();
+        let settings = self.settings();
+        let allowed = settings
+            .rules
+            .allowed_actions(&case.data.snapshot, &viewer.context);
+        let timer = timer_view(&settings, &case, &clocks, self.now());
+        Ok(CaseView {
+            case,
+            reporters: write.changes.reporters,
+            flow: written.flow,
+            attachments,
+            allowed,
+            timer,
+            suggestions,
+        })
+    }
+
     pub(crate) async fn view_of(
         &self,
         case: CaseRecord,
