@@ -834,3 +834,74 @@ pub trait SourceConfig {
     /// Validate the configuration and build the source.
     fn build(&self) -> Result<Box<dyn Source>, SourceError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reconnect_replaces_the_route_and_the_old_detach_keeps_it() {
+        let registry = ConnectionRegistry::new();
+        let (tx1, _rx1) = mpsc::channel(1);
+        let (tx2, mut rx2) = mpsc::channel(1);
+        let old = registry.attach("d", Protocol::Jt808, tx1);
+        let new = registry.attach("d", Protocol::Jt808, tx2);
+        drop(old);
+        assert!(registry.is_connected("d"));
+        registry
+            .send(
+                "d",
+                OutboundFrame::untracked(OutboundPayload::Raw(Bytes::from_static(b"x"))),
+            )
+            .expect("routed to the new connection");
+        assert!(rx2.recv().await.is_some());
+        // Queue of one: the second frame finds it full.
+        registry
+            .send(
+                "d",
+                OutboundFrame::untracked(OutboundPayload::Raw(Bytes::new())),
+            )
+            .expect("queued");
+        assert!(matches!(
+            registry.send(
+                "d",
+                OutboundFrame::untracked(OutboundPayload::Raw(Bytes::new()))
+            ),
+            Err(SendError::QueueFull { .. })
+        ));
+        drop(new);
+        assert!(matches!(
+            registry.send(
+                "d",
+                OutboundFrame::untracked(OutboundPayload::Raw(Bytes::new()))
+            ),
+            Err(SendError::NotConnected { .. })
+        ));
+        assert!(registry.is_empty());
+    }
+
+    #[tokio::test]
+    async fn shutdown_reaches_every_receiver_and_a_dropped_trigger_stops_too() {
+        let (trigger, mut a) = shutdown_channel();
+        let mut b = trigger.subscribe();
+        assert!(!a.is_shutdown());
+        trigger.trigger();
+        a.recv().await;
+        b.recv().await;
+        assert!(b.is_shutdown());
+        let (trigger, mut c) = shutdown_channel();
+        drop(trigger);
+        c.recv().await;
+    }
+
+    #[test]
+    fn credentials_are_never_printed() {
+        let text = format!("{:?}", Credential::Secret("hunter2".into()));
+        assert!(!text.contains("hunter2"));
+        let reg = Registered {
+            auth_code: "abc123".into(),
+            device_id: "d".into(),
+        };
+        assert!(!format!("{reg:?}").contains("abc123"));
+    }
+}

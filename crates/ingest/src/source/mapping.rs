@@ -220,3 +220,74 @@ pub fn gb28181_event(n: &AlarmNotify, received: DateTime<Utc>) -> EventReport {
         location,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jt808::{AlarmFlags, LocationExtras, StatusFlags};
+
+    fn location(status: u32) -> Location {
+        Location {
+            alarm: AlarmFlags(1 << 26),
+            status: StatusFlags(status),
+            latitude: 28.24,
+            longitude: 117.03,
+            altitude_m: 40,
+            speed_kmh: 12.5,
+            direction: 270,
+            time: None,
+            extras: LocationExtras {
+                mileage_km: Some(1.5),
+                fuel_l: Some(3.0),
+                ..LocationExtras::default()
+            },
+        }
+    }
+
+    #[test]
+    fn jt808_location_uses_the_ebike_names_and_only_positioned_fixes() {
+        let now = Utc::now();
+        let t = jt808_location("d", &location(0b10), now);
+        assert_eq!(t.at, now, "no device time → time of receipt");
+        assert_eq!(t.values.get("alarm"), Some(&Value::Int(1 << 26)));
+        assert_eq!(t.values.get("mileage"), Some(&Value::Float(1.5)));
+        assert!(t.location.is_some());
+        let unpositioned = jt808_location("d", &location(0), now);
+        assert!(
+            unpositioned.location.is_none(),
+            "status bit 1 clear: no fix"
+        );
+        // The pack's e-bike product declares no fuel: the filter drops it, keeps the rest.
+        let mut t = t.with("fuel", Value::Float(3.0));
+        let filter = ProductFilter::from_packs();
+        assert_eq!(filter.apply("ebike_tracker_jt808", &mut t), 1);
+        assert!(!t.values.contains_key("fuel") && t.values.contains_key("speed"));
+        // Unknown products are passed through for the sink to validate.
+        let mut u = Telemetry::new("d", now).with("anything", Value::Int(1));
+        assert_eq!(filter.apply("custom_product", &mut u), 0);
+    }
+
+    #[test]
+    fn watch_status_bits_become_pack_events() {
+        let now = Utc::now();
+        let mut t = Telemetry::new("d", now);
+        watch_events((1 << 16) | (1 << 21) | (1 << 14), &mut t);
+        let ids: Vec<&str> = t.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["sos", "fall", "power_off"]);
+        let off = watch_message(
+            "d",
+            &WatchMessage::Other {
+                command: "POWEROFF".into(),
+                args: vec![],
+            },
+            now,
+        );
+        assert!(off.is_some_and(|t| t.events[0].id == "power_off"));
+        let empty = WatchMessage::Heartbeat {
+            steps: None,
+            rolls: None,
+            battery: None,
+        };
+        assert!(watch_message("d", &empty, now).is_none());
+    }
+}

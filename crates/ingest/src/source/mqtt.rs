@@ -255,6 +255,7 @@ fn inbound(kind: Kind, device_id: &str, payload: &[u8]) -> Result<Inbound, Strin
 /// Sessions known to this source, by MQTT identity.
 type Sessions = Arc<std::sync::Mutex<HashMap<String, DeviceSession>>>;
 
+#[cfg(feature = "mqtt-embedded")]
 fn random_secret() -> String {
     use std::hash::{BuildHasher, Hasher};
     // Two independently seeded SipHashes of the time: not a CSPRNG, but unguessable enough
