@@ -146,12 +146,11 @@ fn main() {
             clients.push(tokio::spawn(async move {
                 let mut s = TcpStream::connect(addr).await.ok();
                 let mut buf = Vec::new();
-                if let Some(st) = s.as_mut() {
-                    if st.write_all(&frame(0x0102, &phone, 0, b"code".to_vec())).await.is_err()
-                        || read_replies(st, &mut buf, 1).await.is_none()
-                    {
-                        s = None;
-                    }
+                if let Some(st) = s.as_mut()
+                    && (st.write_all(&frame(0x0102, &phone, 0, b"code".to_vec())).await.is_err()
+                        || read_replies(st, &mut buf, 1).await.is_none())
+                {
+                    s = None;
                 }
                 connected.wait().await;
                 go.wait().await;
