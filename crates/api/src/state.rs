@@ -6,7 +6,8 @@ use chengyun_domain::codes::{ClassCode, DivisionCode};
 use chengyun_domain::standard::{Catalogue, ClassKind, StandardClass};
 use chengyun_geo::Locator;
 use chengyun_ingest::source::{
-    ConnectionRegistry, ShutdownTrigger, SourceContext, shutdown_channel,
+    AuthRequest, ConnectionRegistry, Credential, DeviceDirectory, DeviceSession, Refusal,
+    RegisterRefusal, Registered, Registration, ShutdownTrigger, SourceContext, shutdown_channel,
 };
 use chengyun_services::case::{
     CaseConfig, CaseError, CaseService, CityView, MatterClassifier, MatterSuggestion,
@@ -172,6 +173,38 @@ impl From<StateError> for StoreError {
     }
 }
 
+/// The device directory the ingest sources use: the IoT service, plus the
+/// HTTP token form. The HTTP telemetry endpoint presents only a bearer
+/// token, and the registry keeps only hashes of secrets, so an HTTP device's
+/// token names its terminal: `<terminal id>:<secret>` (the API answers it in
+/// `token` when it creates a device; HTTP devices get their id as terminal
+/// id). Every other request passes through unchanged.
+struct HttpTokens(IotService);
+
+#[async_trait::async_trait]
+impl DeviceDirectory for HttpTokens {
+    async fn authenticate(&self, mut request: AuthRequest) -> Result<DeviceSession, Refusal> {
+        if request.protocol == chengyun_domain::iot::Protocol::Http
+            && request.terminal_id.is_empty()
+            && let Credential::Token(token) = &request.credential
+        {
+            let Some((terminal, secret)) = token.split_once(':') else {
+                return Err(Refusal::new(
+                    "an HTTP device token is <terminal id>:<secret>, as answered when the device was created",
+                ));
+            };
+            let (terminal, secret) = (terminal.to_string(), secret.to_string());
+            request.terminal_id = terminal;
+            request.credential = Credential::Token(secret);
+        }
+        self.0.authenticate(request).await
+    }
+
+    async fn register(&self, request: Registration) -> Result<Registered, RegisterRefusal> {
+        self.0.register(request).await
+    }
+}
+
 struct Inner {
     store: DynStore,
     config: ApiConfig,
@@ -239,7 +272,7 @@ impl AppState {
         let (ingest_stop, shutdown) = shutdown_channel();
         let ingest = SourceContext::new(
             Arc::new(iot.clone()),
-            Arc::new(iot.clone()),
+            Arc::new(HttpTokens(iot.clone())),
             connections.clone(),
             shutdown,
         );

@@ -431,9 +431,12 @@ fn yes() -> bool {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedDevice {
     pub device: DeviceItem,
-    /// The device's secret (MQTT password, HTTP bearer token, JT/T 808
-    /// auth code); only its hash is stored, so it is never shown again.
+    /// The device's secret (MQTT password, JT/T 808 auth code); only its
+    /// hash is stored, so it is never shown again.
     pub secret: Option<String>,
+    /// For HTTP devices: the bearer token of `POST /ingest/http/v1/telemetry`,
+    /// `<terminal id>:<secret>`.
+    pub token: Option<String>,
 }
 
 async fn device_from(state: &AppState, id: &str, b: DeviceBody) -> ApiResult<Device> {
@@ -501,7 +504,28 @@ pub async fn create(
             format!("device {id} exists; update it with PUT"),
         ));
     }
-    let device = device_from(&state, &id, fields).await?;
+    let mut device = device_from(&state, &id, fields).await?;
+    let http = iot
+        .product(&device.product_key)
+        .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http);
+    if http && device.terminal_id.is_none() {
+        // The HTTP token names the terminal (see `AppState`'s directory):
+        // the id's letters and digits (terminal ids allow nothing else).
+        let derived: String = device
+            .id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(32)
+            .collect();
+        if derived.is_empty() {
+            return Err(Invalid::new(
+                "terminal_id",
+                "an HTTP device whose id has no letters or digits needs a terminal_id",
+            )
+            .into());
+        }
+        device.terminal_id = Some(derived);
+    }
     let secret = if credential {
         Some(iot.create_device(device.clone(), &me.actor).await?)
     } else {
@@ -516,6 +540,10 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedDevice {
             device: item(iot, &viewer, &stored),
+            token: match (&secret, &stored.terminal_id) {
+                (Some(s), Some(t)) if http => Some(format!("{t}:{s}")),
+                _ => None,
+            },
             secret,
         }),
     ))
@@ -540,6 +568,10 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
     let mut device = device_from(&state, &id, body).await?;
     device.credential_hash = old.credential_hash.clone();
+    if device.terminal_id.is_none() {
+        // Omitted: keep it (an HTTP device's token names it).
+        device.terminal_id = old.terminal_id.clone();
+    }
     iot.put_device(device, &me.actor).await?;
     let stored = iot
         .device(&id)

@@ -244,15 +244,16 @@ impl Feed {
                     }
                     Received::Lagged(n) => {
                         tracing::warn!(missed = n, "the live feed fell behind the bus");
-                        feed.push_raw(
-                            "resync".into(),
-                            "resync".into(),
-                            None,
-                            false,
-                            None,
-                            serde_json::json!({ "missed": n }),
-                            chrono::Utc::now().to_rfc3339(),
-                        );
+                        feed.push_described(Described {
+                            kind: "resync".into(),
+                            subject: "resync".into(),
+                            area_code: None,
+                            scoped: false,
+                            owner_department: None,
+                            device_id: None,
+                            data: serde_json::json!({ "missed": n }),
+                            at: chrono::Utc::now().to_rfc3339(),
+                        });
                     }
                     Received::Closed => break,
                 }
@@ -283,27 +284,16 @@ impl Feed {
     }
 
     fn push_described(&self, d: Described) -> Arc<FeedItem> {
-        self.push_raw(
-            d.kind,
-            d.subject,
-            d.area_code,
-            d.scoped,
-            d.device_id,
-            d.data,
-            d.at,
-        )
-    }
-
-    fn push_raw(
-        &self,
-        kind: String,
-        subject: String,
-        area_code: Option<String>,
-        scoped: bool,
-        device_id: Option<String>,
-        data: serde_json::Value,
-        at: String,
-    ) -> Arc<FeedItem> {
+        let Described {
+            kind,
+            subject,
+            area_code,
+            scoped,
+            device_id,
+            data,
+            at,
+            ..
+        } = d;
         let mut ring = match self.ring.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
