@@ -403,7 +403,10 @@ pub trait CaseStore: Send + Sync + 'static {
         &self,
         writes: &[(NewCaseWrite, AuditEvent)],
     ) -> Result<Vec<Result<CaseWritten>>>;
-    /// Creates many cases in one transaction (historical import): all or none.
+    /// Creates many cases in one transaction (historical import): all or
+    /// none. Written in multi-row statements per chunk of cases, each case
+    /// with its own audit row (`audit` with the case number as target) plus
+    /// `audit` itself for the whole import.
     async fn import_cases(
         &self,
         cases: &[NewCaseWrite],
@@ -420,6 +423,13 @@ pub trait CaseStore: Send + Sync + 'static {
         source: Source,
         external_id: &str,
     ) -> Result<Option<CaseRecord>>;
+    /// Which of `external_ids` are already stored for `source` (imports skip
+    /// them, so running an import twice stores each case once).
+    async fn existing_external_ids(
+        &self,
+        source: Source,
+        external_ids: &[String],
+    ) -> Result<Vec<String>>;
     /// Newest first (descending id); the cursor is the last id.
     async fn list_cases(&self, q: &CaseQuery, page: &PageRequest) -> Result<Page<CaseRecord>>;
     async fn count_cases(&self, q: &CaseQuery) -> Result<u64>;

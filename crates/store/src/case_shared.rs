@@ -664,17 +664,41 @@ macro_rules! impl_case_store {
                 cases: &[$crate::case::NewCaseWrite],
                 audit: &chengyun_domain::audit::AuditEvent,
             ) -> $crate::Result<Vec<$crate::case::CaseRecord>> {
+                use sqlx::Connection as _;
+                const CHUNK: usize = 500;
                 let mut tx = self.begin_write().await?;
                 let mut out = Vec::with_capacity(cases.len());
-                for (i, new) in cases.iter().enumerate() {
-                    let written = self.create_case_in(&mut tx, new).await.map_err(|e| match e {
-                        $crate::StoreError::Invalid(v) => $crate::StoreError::Invalid(chengyun_domain::ValidationError {
-                            problems: v.problems.into_iter().map(|p| p.at(format!("[{i}]"))).collect(),
-                        }),
-                        $crate::StoreError::Conflict(m) => $crate::StoreError::Conflict(format!("[{i}]: {m}")),
-                        other => other,
-                    })?;
-                    out.push(written.case);
+                for (chunk_no, chunk) in cases.chunks(CHUNK).enumerate() {
+                    let writes: Vec<($crate::case::NewCaseWrite, chengyun_domain::audit::AuditEvent)> = chunk
+                        .iter()
+                        .map(|w| {
+                            let mut a = audit.clone();
+                            a.target = String::new();
+                            (w.clone(), a)
+                        })
+                        .collect();
+                    let mut sp = (&mut *tx).begin().await.map_err(|e| self.db_err(e))?;
+                    match self.create_cases_bulk(&mut sp, &writes).await {
+                        Ok(written) => {
+                            sp.commit().await.map_err(|e| self.db_err(e))?;
+                            out.extend(written.into_iter().map(|w| w.case));
+                            continue;
+                        }
+                        Err(_) => sp.rollback().await.map_err(|e| self.db_err(e))?,
+                    }
+                    // Find the case that broke the chunk, to name it; the
+                    // transaction is then dropped (nothing stored).
+                    for (k, new) in chunk.iter().enumerate() {
+                        let i = chunk_no * CHUNK + k;
+                        let written = self.create_case_in(&mut tx, new).await.map_err(|e| match e {
+                            $crate::StoreError::Invalid(v) => $crate::StoreError::Invalid(chengyun_domain::ValidationError {
+                                problems: v.problems.into_iter().map(|p| p.at(format!("[{i}]"))).collect(),
+                            }),
+                            $crate::StoreError::Conflict(m) => $crate::StoreError::Conflict(format!("[{i}]: {m}")),
+                            other => other,
+                        })?;
+                        out.push(written.case);
+                    }
                 }
                 self.audit_in(&mut tx, audit).await?;
                 self.commit(tx).await?;
@@ -765,6 +789,27 @@ macro_rules! impl_case_store {
                 let rows: Vec<$crate::case_rows::CaseRow> =
                     self.fetch_rows(sql, vec![source.as_str().into(), external_id.into()]).await?;
                 rows.into_iter().next().map(TryFrom::try_from).transpose()
+            }
+
+            async fn existing_external_ids(
+                &self,
+                source: chengyun_domain::case::workflow::Source,
+                external_ids: &[String],
+            ) -> $crate::Result<Vec<String>> {
+                let mut out = Vec::new();
+                for chunk in external_ids.chunks(500) {
+                    let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "SELECT external_id FROM cases WHERE source = $1 AND external_id IN ({})",
+                        list.join(", ")
+                    );
+                    let mut q = sqlx::query_scalar::<$db, String>(sqlx::AssertSqlSafe(sql)).bind(source.as_str());
+                    for id in chunk {
+                        q = q.bind(id.as_str());
+                    }
+                    out.extend(q.fetch_all(&self.pool).await.map_err(|e| self.db_err(e))?);
+                }
+                Ok(out)
             }
 
             async fn list_cases(

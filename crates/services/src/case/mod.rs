@@ -21,6 +21,7 @@ mod attachments;
 mod dispatch;
 mod error;
 mod evaluation;
+mod history;
 mod intake;
 mod stats;
 mod timers;
@@ -29,6 +30,7 @@ pub use attachments::{DiskObjectStore, ObjectStore, sniff_content_type};
 pub use dispatch::DispatchDecision;
 pub use error::CaseError;
 pub use evaluation::{EvaluationGroup, EvaluationQuery, EvaluationReport, EvaluationRow};
+pub use history::{HistoryImportOptions, HistoryImportReport};
 pub use timers::SweepReport;
 
 use chengyun_bus::{DynBus, Event};
