@@ -111,6 +111,10 @@ impl Event {
 
 /// What a subscriber gets from [`Subscription::recv`].
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a received event is moved out at once; boxing would allocate per delivery"
+)]
 pub enum Received {
     Event(Event),
     /// The subscriber missed this many events.
