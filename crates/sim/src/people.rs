@@ -512,7 +512,16 @@ pub async fn work_queue(
         if sleep_or_stop(poll, &stop).await {
             return;
         }
-        let Ok(page) = client.get("/api/v1/cases?mine=true&limit=50").await else {
+        // A dispatched case stays held by its center; the department finds it by `handling`.
+        let path = if handler {
+            format!(
+                "/api/v1/cases?handling={}&state=dispatched,handling&limit=50",
+                account.department
+            )
+        } else {
+            "/api/v1/cases?mine=true&limit=50".to_owned()
+        };
+        let Ok(page) = client.get(&path).await else {
             stats.errors.fetch_add(1, Ordering::Relaxed);
             continue;
         };
@@ -551,6 +560,33 @@ pub async fn work_queue(
     }
 }
 
+/// Where a dispatcher sends the case: the rules' suggestion when it is a functional
+/// department; when the rules only name a command center (no rule matched), the district's
+/// 环卫所 for city appearance matters (03, 06, 07, 09), else its 市政所.
+pub fn dispatch_target(case: &Value, suggested: Option<String>) -> String {
+    if let Some(s) = suggested.filter(|s| !s.ends_with("-CENTER")) {
+        return s;
+    }
+    let area = case
+        .get("area_code")
+        .and_then(Value::as_str)
+        .unwrap_or("369901");
+    let district = area.get(..6).unwrap_or("369901");
+    let matter = case
+        .get("matter_code")
+        .and_then(Value::as_str)
+        .unwrap_or("01");
+    let unit = if ["03", "06", "07", "09"]
+        .iter()
+        .any(|p| matter.starts_with(p))
+    {
+        "HW"
+    } else {
+        "SZ"
+    };
+    format!("D{district}-{unit}")
+}
+
 /// Reads the case, picks the next action and takes it.
 async fn act_once(
     client: &ApiClient,
@@ -581,18 +617,12 @@ async fn act_once(
             .get(&format!("/api/v1/cases/{id}/dispatch-suggestion"))
             .await
             .ok();
-        s.and_then(|s| {
+        let suggested = s.and_then(|s| {
             s.get("department_code")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-        })
-        .or_else(|| {
-            let area = case
-                .get("area_code")
-                .and_then(Value::as_str)
-                .unwrap_or("369901");
-            Some(format!("D{}-SZ", area.get(..6).unwrap_or("369901")))
-        })
+        });
+        Some(dispatch_target(&case, suggested))
     } else {
         None
     };
@@ -630,6 +660,20 @@ mod tests {
 
     fn all(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dispatch_goes_to_a_department_that_can_handle() {
+        let case = json!({"area_code": "369902003001", "matter_code": "06041"});
+        assert_eq!(dispatch_target(&case, Some("DEMO-CGJ".into())), "DEMO-CGJ");
+        assert_eq!(
+            dispatch_target(&case, Some("S369902003-CENTER".into())),
+            "D369902-HW"
+        );
+        assert_eq!(
+            dispatch_target(&json!({"area_code": "369903001"}), None),
+            "D369903-SZ"
+        );
     }
 
     #[test]

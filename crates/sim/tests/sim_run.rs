@@ -112,6 +112,17 @@ async fn a_short_run_moves_devices_alarms_and_cases() {
         bridge.cases.load(Ordering::Relaxed)
     );
 
+    let all = admin
+        .get("/api/v1/cases?limit=200")
+        .await
+        .expect("list all");
+    let mut states = std::collections::BTreeMap::<String, usize>::new();
+    for c in all["items"].as_array().into_iter().flatten() {
+        *states
+            .entry(format!("{}@{}", c["state"], c["holder_department"]))
+            .or_default() += 1;
+    }
+    eprintln!("case states: {states:?}");
     assert!(s.sent > 300, "{s:?}");
     assert!(s.acked > s.sent / 2, "the gateways answered: {s:?}");
     // Every scene's devices reached the platform and have a latest state.
