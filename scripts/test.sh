@@ -22,6 +22,17 @@ if [[ "$pg_url" == *"@127.0.0.1:5432/"* ]] && command -v pg_isready >/dev/null; 
   fi
 fi
 
+# MQTT tests talk to real clients and the local Mosquitto (127.0.0.1:1883).
+if ! command -v mosquitto_pub >/dev/null; then
+  echo "installing mosquitto-clients (apt-get)"
+  (apt-get update -qq && apt-get install -y -qq mosquitto mosquitto-clients) >/dev/null
+fi
+if command -v mosquitto >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  echo "starting the local Mosquitto"
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+  sleep 1
+fi
+
 cargo test --workspace --locked "$@"
 
 # The web front end: unit tests, then the end-to-end tests in a real browser
