@@ -170,6 +170,29 @@ pub enum ImportWhat {
     Departments { file: PathBuf },
     /// Staff (CSV: code,name,department_code,position,phone,username).
     Staff { file: PathBuf },
+    /// Historical cases (CSV, or JSON lines for `--layout chengyun` with a
+    /// `.jsonl` file) with the time of every stage, stored all or nothing so
+    /// past years are evaluated like live cases. Rows breaking a rule are not
+    /// imported and are listed with their line; cases already imported are skipped.
+    Cases {
+        file: PathBuf,
+        /// la311-2018, la311-2020, nyc311 or chengyun.
+        #[arg(long)]
+        layout: String,
+        /// Matter code for categories the layout does not map (else those rows are rejected).
+        #[arg(long)]
+        fallback_matter: Option<String>,
+        /// CSV `agency,department_code`: the source's agencies → stored departments
+        /// (unmapped agencies go to the fallback center).
+        #[arg(long)]
+        department_map: Option<PathBuf>,
+        /// The command center managing the imported cases [default: the city center].
+        #[arg(long)]
+        center: Option<String>,
+        /// Natural days to close a case that has no due date of its own.
+        #[arg(long, default_value_t = 10)]
+        days: u32,
+    },
     /// Components (部件): CSV or GeoJSON points; legacy OBJID/BGID/… fields accepted.
     Components {
         file: PathBuf,
