@@ -146,17 +146,29 @@ fn a_city_loaded_from_the_command_line_is_served() {
             .contains("imported 2 components")
     );
 
-    for (user, role, pass) in [("chief", "admin", "admin-pass-2026")] {
-        let mut c = cy
-            .cmd()
-            .args(["user", "create", user, "--role", role, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(pass.as_bytes()).unwrap();
-        assert!(c.wait_with_output().unwrap().status.success());
-    }
+    // An administrator created from the command line (the server's first-start
+    // admin is not made once users exist).
+    let mut chief = cy
+        .cmd()
+        .args([
+            "user",
+            "create",
+            "chief",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    chief
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"admin-pass-2026")
+        .unwrap();
+    assert!(chief.wait_with_output().unwrap().status.success());
     let mut create = cy
         .cmd()
         .args([
