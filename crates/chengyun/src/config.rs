@@ -18,6 +18,77 @@ pub struct Config {
     pub database_url: Option<String>,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub ingest: IngestConfig,
+    pub mqtt: MqttConfig,
+}
+
+/// The TCP device gateways. Off unless given: a server should not open
+/// device ports nobody asked for. `chengyun demo` opens them on
+/// 127.0.0.1:6808 (JT/T 808) and 127.0.0.1:6809 (watch) unless set here.
+/// The HTTP telemetry and GB/T 28181 Notify endpoints are always served on
+/// the API's own listener under `/ingest/...`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// JT/T 808 gateway (`CHENGYUN_JT808_LISTEN`), e.g. `0.0.0.0:6808`.
+    pub jt808_listen: Option<SocketAddr>,
+    /// Watch-protocol gateway (`CHENGYUN_WATCH_LISTEN`), e.g. `0.0.0.0:6809`.
+    pub watch_listen: Option<SocketAddr>,
+}
+
+/// The MQTT source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `off` (default for `serve`), `embedded` (an in-process broker; the
+    /// default for `demo`) or `external` (subscribe to `url`).
+    /// `CHENGYUN_MQTT_MODE`.
+    pub mode: String,
+    /// Address of the embedded broker (`CHENGYUN_MQTT_LISTEN`); default
+    /// 127.0.0.1:1884 because a system Mosquitto usually holds 1883.
+    pub listen: SocketAddr,
+    /// The external broker, `mqtt://host:port` (`CHENGYUN_MQTT_URL`).
+    pub url: String,
+    pub username: Option<String>,
+    /// `CHENGYUN_MQTT_PASSWORD`.
+    pub password: Option<String>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            mode: "off".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 1884)),
+            url: "mqtt://127.0.0.1:1883".into(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The external broker's host and port from `url`.
+    pub fn external(&self) -> anyhow::Result<(String, u16)> {
+        let rest = self
+            .url
+            .strip_prefix("mqtt://")
+            .or_else(|| self.url.strip_prefix("tcp://"))
+            .with_context(|| format!("mqtt.url {:?} must start with mqtt://", self.url))?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>().with_context(|| {
+                    format!("mqtt.url {:?}: port {p:?} is not a port", self.url)
+                })?,
+            ),
+            None => (rest, 1883),
+        };
+        if host.is_empty() {
+            bail!("mqtt.url {:?} names no host", self.url);
+        }
+        Ok((host.to_string(), port))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -52,6 +123,8 @@ impl Default for Config {
             database_url: None,
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            ingest: IngestConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -127,12 +200,49 @@ impl Config {
         if let Some(v) = var("CHENGYUN_LOG") {
             self.log.level = v;
         }
+        let addr = |name: &str, v: &str| -> anyhow::Result<Option<SocketAddr>> {
+            if v.is_empty() || v == "off" {
+                return Ok(None);
+            }
+            v.parse()
+                .map(Some)
+                .with_context(|| format!("{name}={v:?} must be host:port or off"))
+        };
+        if let Some(v) = var("CHENGYUN_JT808_LISTEN") {
+            self.ingest.jt808_listen = addr("CHENGYUN_JT808_LISTEN", &v)?;
+        }
+        if let Some(v) = var("CHENGYUN_WATCH_LISTEN") {
+            self.ingest.watch_listen = addr("CHENGYUN_WATCH_LISTEN", &v)?;
+        }
+        if let Some(v) = var("CHENGYUN_MQTT_MODE") {
+            self.mqtt.mode = v;
+        }
+        if let Some(v) = var("CHENGYUN_MQTT_LISTEN") {
+            self.mqtt.listen = v
+                .parse()
+                .with_context(|| format!("CHENGYUN_MQTT_LISTEN={v:?} must be host:port"))?;
+        }
+        if let Some(v) = var("CHENGYUN_MQTT_URL") {
+            self.mqtt.url = v;
+        }
+        if let Some(v) = var("CHENGYUN_MQTT_PASSWORD") {
+            self.mqtt.password = Some(v);
+        }
         Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             bail!("log.format {:?} must be pretty or json", self.log.format);
+        }
+        if !matches!(self.mqtt.mode.as_str(), "off" | "embedded" | "external") {
+            bail!(
+                "mqtt.mode {:?} must be off, embedded or external",
+                self.mqtt.mode
+            );
+        }
+        if self.mqtt.mode == "external" {
+            self.mqtt.external()?;
         }
         if self.http.session_ttl_hours == 0 {
             bail!("http.session_ttl_hours must be at least 1");
@@ -191,6 +301,41 @@ mod tests {
         c.apply_env(|k| (k == "CHENGYUN_SESSION_TTL_HOURS").then(|| "5".to_string()))
             .unwrap();
         assert_eq!(c.http.session_ttl_hours, 5);
+    }
+
+    #[test]
+    fn ingest_and_mqtt_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[ingest]\njt808_listen = \"127.0.0.1:7000\"\n[mqtt]\nmode = \"external\"\nurl = \"mqtt://broker.local:1999\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(c.ingest.jt808_listen.unwrap().port(), 7000);
+        assert_eq!(c.ingest.watch_listen, None);
+        assert_eq!(c.mqtt.external().unwrap(), ("broker.local".into(), 1999));
+        let d = Config::default();
+        assert_eq!(d.mqtt.mode, "off");
+        assert_eq!(d.mqtt.listen.port(), 1884);
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "CHENGYUN_WATCH_LISTEN" => Some("127.0.0.1:7001".into()),
+            "CHENGYUN_MQTT_MODE" => Some("embedded".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.ingest.watch_listen.unwrap().port(), 7001);
+        assert_eq!(c.mqtt.mode, "embedded");
+        assert!(
+            c.apply_env(|k| (k == "CHENGYUN_JT808_LISTEN").then(|| "nowhere".into()))
+                .is_err()
+        );
+        std::fs::write(&file, "[mqtt]\nmode = \"sometimes\"\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+        std::fs::write(&file, "[mqtt]\nmode = \"external\"\nurl = \"http://x\"\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
     }
 
     #[test]

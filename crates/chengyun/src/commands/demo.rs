@@ -1,7 +1,7 @@
 //! `chengyun demo`: a generated city on the embedded database, served at once.
 
 use super::open_store;
-use super::serve::serve_store;
+use super::serve::serve_demo_store;
 use crate::config::Config;
 use crate::progress;
 use anyhow::Context;
@@ -78,5 +78,18 @@ pub async fn run(
             }
         });
     }
-    serve_store(&config, store).await
+    // The demo opens the device side too: the JT/T 808 and watch gateways
+    // on 127.0.0.1:6808/6809 and the embedded MQTT broker (127.0.0.1:1884)
+    // unless configured otherwise; every scenario pack is enabled.
+    let mut config = config;
+    if config.ingest.jt808_listen.is_none() {
+        config.ingest.jt808_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 6808)));
+    }
+    if config.ingest.watch_listen.is_none() {
+        config.ingest.watch_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 6809)));
+    }
+    if config.mqtt.mode == "off" {
+        config.mqtt.mode = "embedded".into();
+    }
+    serve_demo_store(&config, store).await
 }

@@ -23,6 +23,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Serves the API and the web on an opened, migrated store until Ctrl-C.
 pub async fn serve_store(config: &Config, store: chengyun_store::DynStore) -> anyhow::Result<()> {
+    serve_with(config, store, false).await
+}
+
+/// [`serve_store`] with every shipped scenario pack enabled first (the demo).
+pub async fn serve_demo_store(
+    config: &Config,
+    store: chengyun_store::DynStore,
+) -> anyhow::Result<()> {
+    serve_with(config, store, true).await
+}
+
+async fn serve_with(
+    config: &Config,
+    store: chengyun_store::DynStore,
+    enable_packs: bool,
+) -> anyhow::Result<()> {
     chengyun_api::install_metrics();
     let api = ApiConfig {
         cookie_secure: config.http.cookie_secure,
@@ -36,6 +52,24 @@ pub async fn serve_store(config: &Config, store: chengyun_store::DynStore) -> an
     let state = AppState::new(store.clone(), api)
         .await
         .context("cannot load the city model")?;
+    if enable_packs {
+        let actor = chengyun_domain::audit::Actor::system("demo");
+        for key in chengyun_domain::iot::packs::keys() {
+            state
+                .iot()
+                .enable_pack(key, &actor)
+                .await
+                .with_context(|| format!("cannot enable scenario pack {key}"))?;
+        }
+        state
+            .reload_city()
+            .await
+            .context("cannot reload the city after enabling the packs")?;
+        println!(
+            "scenario packs enabled: {}",
+            chengyun_domain::iot::packs::keys().join(", ")
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -67,13 +101,111 @@ pub async fn serve_store(config: &Config, store: chengyun_store::DynStore) -> an
         chengyun_api::webhooks::WebhookConfig::default(),
         stop_rx,
     );
+    // The IoT brain: its tick (time rules, offline sweep, command timeouts)
+    // and case listener, and the configured device gateways.
+    let iot_workers = state.iot().spawn_workers();
+    let sources = start_sources(config, &state)?;
+    let iot = state.iot().clone();
+    let ingest_state = state.clone();
     let result = chengyun_api::serve(listener, state, shutdown_signal()).await;
     let _ = stop_tx.send(true);
+    ingest_state.stop_ingest();
+    for (name, task) in sources {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(source = name, error = %e, "ingest source ended with an error")
+            }
+            Err(e) => tracing::warn!(source = name, error = %e, "ingest source panicked"),
+        }
+    }
+    for w in iot_workers {
+        w.abort();
+    }
+    if let Err(e) = iot.shutdown().await {
+        tracing::warn!(error = %e, "IoT telemetry writer did not flush");
+    }
     let _ = timers.await;
     let _ = hooks.await;
     result.context("server failed")?;
     tracing::info!("chengyun stopped");
     Ok(())
+}
+
+type SourceTask = (
+    &'static str,
+    tokio::task::JoinHandle<Result<(), chengyun_ingest::source::SourceError>>,
+);
+
+/// Starts the configured device gateways (JT/T 808, watch, MQTT) on the
+/// state's ingest context; they stop with `AppState::stop_ingest`.
+fn start_sources(config: &Config, state: &AppState) -> anyhow::Result<Vec<SourceTask>> {
+    use chengyun_ingest::source::{
+        Jt808Config, MqttConfig, MqttMode, SourceConfig, TcpSettings, WatchConfig,
+    };
+    let mut built: Vec<(
+        &'static str,
+        String,
+        Box<dyn chengyun_ingest::source::Source>,
+    )> = Vec::new();
+    if let Some(listen) = config.ingest.jt808_listen {
+        let c = Jt808Config {
+            tcp: TcpSettings {
+                listen,
+                ..Jt808Config::default().tcp
+            },
+            ..Jt808Config::default()
+        };
+        built.push(("jt808", format!("tcp://{listen}"), c.build()?));
+    }
+    if let Some(listen) = config.ingest.watch_listen {
+        let c = WatchConfig {
+            tcp: TcpSettings {
+                listen,
+                ..WatchConfig::default().tcp
+            },
+            ..WatchConfig::default()
+        };
+        built.push(("watch", format!("tcp://{listen}"), c.build()?));
+    }
+    let broker = match config.mqtt.mode.as_str() {
+        "embedded" => Some(MqttMode::Embedded {
+            listen: config.mqtt.listen,
+        }),
+        "external" => {
+            let (host, port) = config.mqtt.external()?;
+            Some(MqttMode::External {
+                host,
+                port,
+                username: config.mqtt.username.clone(),
+                password: config.mqtt.password.clone(),
+            })
+        }
+        _ => None,
+    };
+    if let Some(broker) = broker {
+        let shown = match &broker {
+            MqttMode::Embedded { listen } => format!("mqtt://{listen} (embedded broker)"),
+            MqttMode::External { host, port, .. } => {
+                format!("mqtt://{host}:{port} (external broker)")
+            }
+        };
+        let c = MqttConfig {
+            broker,
+            ..MqttConfig::default()
+        };
+        built.push(("mqtt", shown, c.build()?));
+    }
+    let mut tasks = Vec::new();
+    for (name, shown, source) in built {
+        println!("device gateway {name}: {shown}");
+        tracing::info!(source = name, at = %shown, "starting ingest source");
+        let ctx = state.ingest_context();
+        tasks.push((name, tokio::spawn(source.run(ctx))));
+    }
+    let http = "/ingest/http/v1/telemetry (Bearer <terminal id>:<secret>), /ingest/gb28181/notify";
+    println!("device endpoints on the API listener: {http}");
+    Ok(tasks)
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.
