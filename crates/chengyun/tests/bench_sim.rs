@@ -1,0 +1,88 @@
+//! `chengyun bench <scenario> --quick` smoke runs through the real binary, and `--bus nats`
+//! saying plainly that there is no NATS bus yet.
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_chengyun"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run chengyun");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The number printed before `unit` on the line containing `label`.
+fn number_before(text: &str, label: &str, unit: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no line with {label:?} in:\n{text}"));
+    let at = line
+        .find(unit)
+        .unwrap_or_else(|| panic!("no {unit:?} in {line:?}"));
+    line[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no number before {unit:?} in {line:?}"))
+}
+
+#[test]
+fn every_scenario_runs_quick_and_prints_its_baseline() {
+    let (ok, text) = bench(&["intake", "--quick"]);
+    assert!(ok, "{text}");
+    assert!(
+        number_before(&text, "chengyun intake over HTTP", "cases/s") > 1.0,
+        "{text}"
+    );
+    assert!(
+        number_before(&text, "baseline plain SQLite", "rows/s") > 10.0,
+        "{text}"
+    );
+
+    let (ok, text) = bench(&["telemetry", "--quick"]);
+    assert!(ok, "{text}");
+    assert!(
+        number_before(&text, "chengyun JT/T 808 gateway", "msg/s") > 100.0,
+        "{text}"
+    );
+    assert!(text.contains("baseline Mosquitto"), "{text}");
+
+    let (ok, text) = bench(&["connections", "--quick", "--connections", "100"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("opened 100/100"), "{text}");
+    assert!(
+        number_before(&text, "chengyun JT/T 808 gateway", "KiB RSS per connection") >= 0.0,
+        "{text}"
+    );
+    assert!(text.contains("baseline bare tokio accept loop"), "{text}");
+
+    let (ok, text) = bench(&["queries", "--quick", "--cases", "3000"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("loaded 3000 statistics rows"), "{text}");
+    assert!(
+        text.contains("evaluation: year by department: p50"),
+        "{text}"
+    );
+    assert!(
+        text.contains("baseline: year by department summed from the raw rows"),
+        "{text}"
+    );
+}
+
+#[test]
+fn nats_is_refused_plainly_and_bad_flags_are_named() {
+    let (ok, text) = bench(&["intake", "--quick", "--bus", "nats"]);
+    assert!(!ok);
+    assert!(text.contains("no NATS backend yet"), "{text}");
+    let (ok, text) = bench(&["intake", "--backend", "mysql"]);
+    assert!(!ok && text.contains("--backend"), "{text}");
+    let (ok, text) = bench(&["warp"]);
+    assert!(!ok && text.contains("unknown scenario"), "{text}");
+}
