@@ -68,6 +68,39 @@ export function caseEvent(e: Envelope): CaseEvent | null {
   };
 }
 
+export type IotEvent =
+  | { kind: 'alarm'; alarmId: string; deviceId: string; alarmType: string; change: string; state: string; level: string; count: number; lon: number | null; lat: number | null; at: string | null }
+  | { kind: 'device'; deviceId: string; online: boolean; at: string | null }
+  | { kind: 'command'; commandId: number; deviceId: string; command: string; status: string; at: string | null };
+
+/** The IoT event in an envelope (`alarm.changed`, `device.state`, `command.changed`), or null. */
+export function iotEvent(e: Envelope): IotEvent | null {
+  const d = e.data;
+  const at = str(d.at) ?? e.at;
+  const deviceId = str(d.device_id);
+  if (deviceId === null) return null;
+  switch (e.type) {
+    case 'alarm.changed': {
+      const alarmId = str(d.alarm_id);
+      if (alarmId === null) return null;
+      return {
+        kind: 'alarm', alarmId, deviceId, alarmType: str(d.alarm_type) ?? '', change: str(d.change) ?? '', state: str(d.state) ?? '',
+        level: str(d.level) ?? '', count: num(d.count) ?? 0, lon: num(d.lon), lat: num(d.lat), at,
+      };
+    }
+    case 'device.state':
+      return typeof d.online === 'boolean' ? { kind: 'device', deviceId, online: d.online, at } : null;
+    case 'command.changed': {
+      const commandId = num(d.command_id);
+      const status = str(d.status);
+      if (commandId === null || status === null) return null;
+      return { kind: 'command', commandId, deviceId, command: str(d.command) ?? '', status, at };
+    }
+    default:
+      return null;
+  }
+}
+
 /** True for the feed's `resync`: events were missed, reload what is shown from REST. */
 export function isResync(e: Envelope): boolean {
   return e.type === 'resync';
@@ -104,7 +137,7 @@ export function subscribe(onEvent: (e: Envelope) => void, onState?: (open: boole
   };
   es.onmessage = handle;
   // Named events (`event: case.changed.created` …) do not reach onmessage.
-  for (const name of ['case.changed', 'case.timer', 'city.changed', 'resync']) es.addEventListener(name, handle as EventListener);
+  for (const name of ['case.changed', 'case.timer', 'city.changed', 'alarm.changed', 'device.state', 'command.changed', 'resync']) es.addEventListener(name, handle as EventListener);
   es.onopen = () => onState?.(true);
   es.onerror = () => onState?.(es.readyState === EventSource.OPEN);
   return () => es.close();

@@ -19,12 +19,17 @@ import { THEME } from '../charts/theme';
 import { dayWindows, trendOption } from '../charts/trend';
 import { byId, el, errorText, goLogin } from '../dom';
 import { LEVEL_ZH, zh } from '../labels';
-import { type CaseEvent, Debounce, caseEvent, isResync, subscribe } from '../live/sse';
+import { type CaseEvent, Debounce, type IotEvent, caseEvent, iotEvent, isResync, subscribe } from '../live/sse';
+import { iot } from '../api/iot';
+import { type DevicePoint, devicePoints, deviceSeries } from '../charts/track';
+import { ALARM_CHANGE_ZH, ALARM_LEVEL_ZH, iotKpis } from '../iot/overview';
 import { ComponentCount, OpenCaseLoad } from './metric';
 import { kpiCards, scoreRanking } from './figures';
 
 /** At most this many open cases are drawn as markers (one page; never the whole list). */
 const MARKER_LIMIT = 300;
+/** At most this many devices are drawn (one page of the device list with latest locations). */
+const DEVICE_LIMIT = 500;
 /** Seconds a new case flashes on the map. */
 const FLASH_MS = 6000;
 
@@ -99,6 +104,8 @@ class MapScreen {
   private seq = 0;
   private flashes: { name: string; lon: number; lat: number; until: number }[] = [];
   private root: Area | null = null;
+  /** Device positions: one bounded page, re-read when devices report. */
+  devices: DevicePoint[] = [];
 
   constructor() {
     this.metric = new OpenCaseLoad(() => this.markers.get(this.scopeArea()));
@@ -204,8 +211,7 @@ class MapScreen {
         group: pointGroup(c.colour),
         area: v.codes.find((code) => (c.area_code ?? '').startsWith(code)) ?? null,
       }));
-    this.chart.setOption(
-      areaMapOption({
+    const option = areaMapOption({
         mapName: v.mapName,
         fc: v.fc,
         values,
@@ -216,15 +222,16 @@ class MapScreen {
         points,
         pointColors: COLOUR_POINT,
         flashes: this.flashes,
-      }),
-      true,
-    );
+      });
+    option.series.push(...(deviceSeries(this.devices) as unknown as (typeof option.series)[number][]));
+    this.chart.setOption(option, true);
     let total = 0;
     for (const code of v.codes) total += values.get(code) ?? 0;
     const m = byId('map');
     m.dataset.openTotal = String(total);
     m.dataset.markers = String(points.length);
     m.dataset.flashes = String(this.flashes.length);
+    m.dataset.devices = String(this.devices.length);
   }
 
   flash(name: string, lon: number, lat: number): void {
@@ -255,6 +262,34 @@ async function drawKpis(scopeArea: string | undefined): Promise<void> {
       ),
     ),
   );
+}
+
+/** The IoT cards from /api/v1/iot/overview and the device layer from one page of devices. */
+async function drawIot(screen: MapScreen): Promise<void> {
+  const [o, page] = await Promise.all([iot.overview(), iot.devices({}, null, DEVICE_LIMIT)]);
+  screen.devices = devicePoints(page.items);
+  byId('iot-kpis').replaceChildren(
+    ...visibleKpis(iotKpis(o)).map((k) =>
+      el('div', { class: `kpi ${k.unit === '%' ? 'rate' : ''} ${k.key === 'alarms_open' && (k.value ?? 0) > 0 ? 'alert' : ''}`, 'data-kpi': k.key, title: k.hint },
+        el('div', { class: 'kpi-label' }, k.label),
+        el('div', { class: 'kpi-value' }, k.unit === '%' ? (k.value ?? 0).toFixed(1) : formatCount(k.value ?? 0), el('small', {}, k.unit ?? '')),
+      ),
+    ),
+  );
+}
+
+function onIotEvent(e: IotEvent, screen: MapScreen): void {
+  if (e.kind !== 'alarm') return;
+  const feed = byId('feed');
+  feed.querySelector('li.muted')?.remove();
+  const what = `${ALARM_CHANGE_ZH[e.change] ?? e.change}：${e.alarmType}（${ALARM_LEVEL_ZH[e.level] ?? e.level}）`;
+  const li = feedItem({ at: e.at, number: e.deviceId, what, state: null }, true);
+  li.classList.add('alarm');
+  li.dataset.alarm = e.alarmId;
+  feed.prepend(li);
+  while (feed.children.length > 14) feed.lastElementChild?.remove();
+  if ((e.change === 'raised' || e.change === 'updated') && e.lon !== null && e.lat !== null) screen.flash(`告警 ${e.deviceId} ${e.alarmType}`, e.lon, e.lat);
+  void screen.redraw();
 }
 
 async function drawTrend(chart: echarts.ECharts, scopeArea: string | undefined): Promise<void> {
@@ -379,13 +414,19 @@ async function main(): Promise<void> {
     let refreshes = 0;
     const refresh = new Debounce(() => {
       screen.markers.invalidate();
-      void Promise.all([screen.redraw(), drawKpis(scopeArea), drawTrend(trend, scopeArea), drawRanking(ranking, scopeArea)])
+      void Promise.all([drawIot(screen).then(() => screen.redraw()), drawKpis(scopeArea), drawTrend(trend, scopeArea), drawRanking(ranking, scopeArea)])
         .then(() => (document.body.dataset.refreshes = String(++refreshes)))
         .catch((e) => overlay(`刷新失败：${errorText(e)}`));
     }, 400, 2000);
     subscribe(
       (env) => {
         if (isResync(env)) return refresh.poke();
+        const ie = iotEvent(env);
+        if (ie) {
+          if (ie.kind === 'alarm') onIotEvent(ie, screen);
+          if (ie.kind !== 'command') refresh.poke();
+          return;
+        }
         const ce = caseEvent(env);
         if (!ce) return;
         void onCaseEvent(ce, screen);
@@ -399,6 +440,7 @@ async function main(): Promise<void> {
     );
     // The first frame needs only aggregates and bounded pages; the city's base counts
     // (which walk the grid and component lists) follow after it.
+    await drawIot(screen).catch((e) => (byId('iot-kpis').textContent = `物联数据读取失败：${errorText(e)}`));
     await Promise.all([screen.show(root), drawKpis(scopeArea), drawTrend(trend, scopeArea), drawRanking(ranking, scopeArea), initialFeed(scopeArea)]);
     document.body.dataset.ready = 'true';
     document.body.dataset.firstFrameMs = String(Math.round(performance.now()));

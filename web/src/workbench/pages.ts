@@ -9,6 +9,7 @@ import { el, errorText } from '../dom';
 import { COMPONENT_STATUS_ZH, DEPARTMENT_KIND_ZH, LEVEL_ZH, POSITION_ZH, TIER_ZH, rolesZh, scopeZh, zh } from '../labels';
 import { listing } from './listing';
 import { CASE_PAGES } from './cases';
+import { DEVICE_PAGES } from './devices';
 
 export interface Page {
   id: string;
@@ -126,6 +127,7 @@ function users(): HTMLElement {
 export const PAGES: Page[] = [
   { id: 'home', title: '概览', group: '工作台', permission: 'read_city', render: home },
   ...CASE_PAGES,
+  ...DEVICE_PAGES,
   {
     id: 'areas', title: '行政区划', group: '城市底数', permission: 'read_city',
     render: () => listing<Area>({
