@@ -451,6 +451,9 @@ pub trait CaseStore: Send + Sync + 'static {
     /// In the order written.
     async fn flow_records(&self, case_id: i64) -> Result<Vec<FlowRecord>>;
     async fn case_clocks(&self, case_id: i64) -> Result<Vec<CaseClock>>;
+    /// The clocks of many cases that are not stopped (a list page's timer
+    /// lights), in one query.
+    async fn running_clocks(&self, case_ids: &[i64]) -> Result<Vec<CaseClock>>;
 
     // ── timers ─────────────────────────────────────────────────────────────
     /// Running, unpaused clocks that need a warning (`warn_at <= now`, not yet

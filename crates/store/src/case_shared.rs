@@ -891,6 +891,23 @@ macro_rules! impl_case_store {
                 rows.into_iter().map(TryFrom::try_from).collect()
             }
 
+            async fn running_clocks(&self, case_ids: &[i64]) -> $crate::Result<Vec<$crate::case::CaseClock>> {
+                let mut out = Vec::new();
+                for chunk in case_ids.chunks(500) {
+                    let sql = format!(
+                        "SELECT {} FROM case_clocks t WHERE t.stopped_at IS NULL AND t.case_id IN {} ORDER BY t.case_id, t.clock",
+                        $crate::case_rows::CLOCK_COLUMNS,
+                        $crate::sql::in_list(chunk.len())
+                    );
+                    let rows: Vec<$crate::case_rows::ClockRow> =
+                        self.fetch_rows(sql, chunk.iter().map(|id| (*id).into()).collect()).await?;
+                    for r in rows {
+                        out.push($crate::case::CaseClock::try_from(r)?);
+                    }
+                }
+                Ok(out)
+            }
+
             async fn due_clocks(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,

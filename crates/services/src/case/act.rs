@@ -80,7 +80,7 @@ impl CaseService {
         }
         let mut clocks = store.case_clocks(case.id).await?;
         let reporter_department = case.data.snapshot.reporter_department.clone();
-        let stat_rows = stats::on_action(
+        let mut stat_rows = stats::on_action(
             &settings,
             &case.data,
             &t.case,
@@ -90,6 +90,12 @@ impl CaseService {
             &clocks,
             now,
         );
+        if matches!(request.action.kind(), CaseActionKind::Register)
+            && case.data.registered_at.is_none()
+            && let Some(row) = self.missed_report(&case.data, now).await?
+        {
+            stat_rows.push(row);
+        }
         let changed_clocks = apply_effects(&settings, &case, &mut clocks, &t.timers, now)?;
         let mut data = case.data.clone();
         data.snapshot = t.case.clone();
@@ -198,9 +204,25 @@ impl CaseService {
                 )
             });
         if !center_staff {
-            return Err(CaseError::Conflict(format!(
-                "only the clerks, shift leaders and dispatchers of {} may merge cases into {}",
-                target.data.snapshot.center_department, target.number
+            // A permission refusal, like any refused action (409 with the
+            // state and the actions this actor may take). The workflow has
+            // no merge action kind; merging closes the duplicate in error,
+            // so it is reported as the cancel kind.
+            let allowed = self
+                .settings()
+                .rules
+                .allowed_actions(&target.data.snapshot, ctx);
+            return Err(CaseError::Refused(Box::new(
+                chengyun_domain::case::workflow::Refusal {
+                    action: chengyun_domain::case::workflow::CaseActionKind::Cancel,
+                    state: target.data.snapshot.state,
+                    reason: chengyun_domain::case::workflow::RefusalReason::NotPermitted,
+                    message: format!(
+                        "only the clerks, shift leaders and dispatchers of {} may merge cases into {}",
+                        target.data.snapshot.center_department, target.number
+                    ),
+                    allowed,
+                },
             )));
         }
         for (c, role) in [(&dup, "duplicate"), (&target, "into")] {

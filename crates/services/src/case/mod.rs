@@ -23,6 +23,7 @@ mod error;
 mod evaluation;
 mod history;
 mod intake;
+mod learning;
 mod stats;
 mod timers;
 
@@ -31,6 +32,7 @@ pub use dispatch::DispatchDecision;
 pub use error::CaseError;
 pub use evaluation::{EvaluationGroup, EvaluationQuery, EvaluationReport, EvaluationRow};
 pub use history::{HistoryImportOptions, HistoryImportReport};
+pub use learning::LearnReport;
 pub use timers::SweepReport;
 
 use chengyun_bus::{DynBus, Event};
@@ -143,6 +145,8 @@ pub mod settings_keys {
     pub const EVALUATION: &str = "case.evaluation";
     /// [`super::DedupeSettings`]
     pub const DEDUPE: &str = "case.dedupe";
+    /// [`super::EscalationSettings`]
+    pub const ESCALATION: &str = "case.escalation";
 }
 
 /// When a new case is flagged as a likely duplicate of an open one.
@@ -164,6 +168,18 @@ impl Default for DedupeSettings {
     }
 }
 
+/// What the timer sweep does beyond supervising an overdue case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct EscalationSettings {
+    /// When a case first goes overdue, hand its management to the command
+    /// center one tier up (street → district → city) whose area holds the
+    /// case (the city center for cases without an area). The case keeps its
+    /// holder unless its old center held it, in which case the new center
+    /// holds it. Off by default.
+    pub escalate_overdue: bool,
+}
+
 /// The editable settings in force.
 #[derive(Debug, Clone)]
 pub struct CaseSettings {
@@ -172,6 +188,7 @@ pub struct CaseSettings {
     pub rules: WorkflowRules,
     pub evaluation: EvaluationConfig,
     pub dedupe: DedupeSettings,
+    pub escalation: EscalationSettings,
 }
 
 impl Default for CaseSettings {
@@ -182,6 +199,7 @@ impl Default for CaseSettings {
             rules: WorkflowRules::default(),
             evaluation: EvaluationConfig::default(),
             dedupe: DedupeSettings::default(),
+            escalation: EscalationSettings::default(),
         }
     }
 }
@@ -295,14 +313,33 @@ pub struct CaseSummary {
     pub colour: Option<TimerColour>,
 }
 
-/// Departments and dispatch rules in force.
+/// A responsibility grid (责任网格) whose staff member is an inspector with
+/// a user account: the one a public report inside it was missed by.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponsibleGrid {
+    pub(crate) code: String,
+    pub(crate) department_code: Option<String>,
+    pub(crate) user_id: i64,
+    pub(crate) boundary: geo::MultiPolygon<f64>,
+}
+
+/// Departments, dispatch rules and inspectors' responsibility grids in force.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Directory {
     pub(crate) departments: HashMap<String, Department>,
     pub(crate) rules: Vec<DispatchRule>,
+    pub(crate) responsibility: Vec<ResponsibleGrid>,
 }
 
 impl Directory {
+    /// The inspector's responsibility grid holding the point (the first by
+    /// code when grids overlap).
+    pub(crate) fn responsible_inspector(&self, lon: f64, lat: f64) -> Option<&ResponsibleGrid> {
+        use geo::Contains;
+        let p = geo::Point::new(lon, lat);
+        self.responsibility.iter().find(|g| g.boundary.contains(&p))
+    }
+
     /// The command centers whose area holds `area` (all tiers), lowest tier first.
     pub(crate) fn centers_over(&self, area: &DivisionCode) -> Vec<&Department> {
         let mut v: Vec<&Department> = self
@@ -443,6 +480,9 @@ impl CaseService {
             }
             s.dedupe = d;
         }
+        if let Some(v) = store.setting(settings_keys::ESCALATION).await? {
+            s.escalation = parse_setting(settings_keys::ESCALATION, v)?;
+        }
         let mut departments = HashMap::new();
         let mut page = chengyun_domain::page::PageRequest::first(500);
         loop {
@@ -456,10 +496,46 @@ impl CaseService {
             }
         }
         let rules = store.dispatch_rules().await?;
+        let mut responsibility = Vec::new();
+        let mut page = chengyun_domain::page::PageRequest::first(500);
+        loop {
+            let got = store.list_responsibility_grids(&page).await?;
+            for g in got.items {
+                let Some(staff_code) = g.staff_code.as_deref() else {
+                    continue;
+                };
+                let Some(staff) = store.staff(staff_code).await? else {
+                    continue;
+                };
+                if staff.position != Position::Inspector {
+                    continue;
+                }
+                let Some(username) = staff.username.as_deref() else {
+                    continue;
+                };
+                if let Some((user, _)) = store.user_by_name(username).await? {
+                    responsibility.push(ResponsibleGrid {
+                        code: g.code,
+                        department_code: g.department_code.or(Some(staff.department_code)),
+                        user_id: user.id,
+                        boundary: g.boundary,
+                    });
+                }
+            }
+            match got.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        responsibility.sort_by(|a, b| a.code.cmp(&b.code));
         set_lock(&self.inner.settings, Arc::new(s));
         set_lock(
             &self.inner.directory,
-            Arc::new(Directory { departments, rules }),
+            Arc::new(Directory {
+                departments,
+                rules,
+                responsibility,
+            }),
         );
         Ok(())
     }
@@ -611,7 +687,15 @@ impl CaseService {
         let got = self.store().list_cases(q, page).await?;
         let now = self.now();
         let settings = self.settings();
-        Ok(got.map(|c| summary(&settings, &c, now)))
+        let ids: Vec<i64> = got.items.iter().map(|c| c.id).collect();
+        let mut clocks: HashMap<i64, Vec<CaseClock>> = HashMap::new();
+        for c in self.store().running_clocks(&ids).await? {
+            clocks.entry(c.case_id).or_default().push(c);
+        }
+        Ok(got.map(|c| {
+            let own = clocks.get(&c.id).map(Vec::as_slice).unwrap_or(&[]);
+            summary(&settings, &c, own, now)
+        }))
     }
 
     pub(crate) fn publish_change(&self, case: &CaseRecord, change: &str) {
@@ -704,18 +788,16 @@ pub(crate) fn timer_view(
     })
 }
 
-fn summary(settings: &CaseSettings, c: &CaseRecord, now: DateTime<Utc>) -> CaseSummary {
+fn summary(
+    settings: &CaseSettings,
+    c: &CaseRecord,
+    clocks: &[CaseClock],
+    now: DateTime<Utc>,
+) -> CaseSummary {
     let s = &c.data.snapshot;
-    // Lists show the colour from the stored deadline alone (no clock rows
-    // per case): red past it, otherwise unknown without the clock.
-    let colour = c.data.deadline_at.map(|d| {
-        if now > d {
-            TimerColour::Red
-        } else {
-            let _ = settings;
-            TimerColour::Green
-        }
-    });
+    // The light of the running clock, from its clock row (green below 80 %
+    // of the limit, yellow from 80 %, red past 100 %), as on the detail page.
+    let colour = timer_view(settings, c, clocks, now).map(|t| t.colour);
     CaseSummary {
         id: c.id,
         number: c.number.to_string(),

@@ -20,6 +20,18 @@
 //! | 返工 | handling department / — | rework |
 //! | 结案, 特殊结案 | handling department (or center) / closer | closed (+in time unless overdue) |
 //! | 自处理 | reporter's department / handler | needs_disposal, disposed, in time, needs_closing, closed, in time |
+//! | 立案 of a 漏报 | the grid's department / its inspector | missed |
+//!
+//! **漏报 (missed report)**, precisely: a case counts as missed by inspector
+//! X when (1) it came from the public or the 12345 hotline, (2) it is
+//! registered (立案 — a report rejected as invalid is no problem anyone
+//! missed), (3) its point lies in a responsibility grid (责任网格) whose staff
+//! member is X, an inspector with a user account, and (4) no case of the
+//! same matter reported by an inspector lies within the dedupe radius and
+//! was reported at or before the public report, within the dedupe window
+//! before it. It is counted once per case, when the case is first
+//! registered, on a row of stage 信息收集 credited to X and the grid's
+//! department (the 漏报率 of DOMAIN.md §5 divides it by reported + missed).
 
 use super::CaseSettings;
 use super::timers::{in_time, limit_for};
@@ -312,4 +324,61 @@ pub(crate) fn on_action(
         _ => {}
     }
     rows
+}
+
+impl super::CaseService {
+    /// The 漏报 row of a case being registered, if it is one (see the module docs).
+    pub(crate) async fn missed_report(
+        &self,
+        data: &CaseData,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NewStatRow>, super::CaseError> {
+        if !matches!(data.source, Source::Public | Source::Hotline) {
+            return Ok(None);
+        }
+        let (Some(lon), Some(lat), Some(matter)) =
+            (data.lon, data.lat, data.matter_code.as_deref())
+        else {
+            return Ok(None);
+        };
+        let dir = self.directory();
+        let Some(grid) = dir.responsible_inspector(lon, lat) else {
+            return Ok(None);
+        };
+        let d = self.settings().dedupe;
+        let since = data.reported_at - chrono::Duration::hours(i64::from(d.window_hours));
+        let q = chengyun_store::CaseQuery {
+            matter: Some(matter.to_string()),
+            source: Some(Source::Inspector),
+            reported_from: Some(since),
+            reported_to: Some(data.reported_at + chrono::Duration::microseconds(1)),
+            ..Default::default()
+        };
+        let mut page = chengyun_domain::page::PageRequest::first(200);
+        loop {
+            let got = self.store().list_cases(&q, &page).await?;
+            let found = got.items.iter().any(|c| match (c.data.lon, c.data.lat) {
+                (Some(o), Some(a)) => super::intake::distance_m((lon, lat), (o, a)) <= d.radius_m,
+                _ => false,
+            });
+            if found {
+                return Ok(None);
+            }
+            match got.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        Ok(Some(row(
+            data,
+            Stage::InformationCollection,
+            now,
+            grid.department_code.clone(),
+            Some(grid.user_id),
+            StageCounters {
+                missed: 1,
+                ..Default::default()
+            },
+        )))
+    }
 }

@@ -326,6 +326,35 @@ impl CaseService {
                 });
             }
         }
+        if settings.escalation.escalate_overdue
+            && let Some((to, tier)) = self.center_above(&data)
+        {
+            let old = data.snapshot.center_department.clone();
+            data.snapshot.center_department = to.clone();
+            data.snapshot.center_tier = tier;
+            if data.snapshot.holder.department == old {
+                data.snapshot.holder =
+                    chengyun_domain::case::workflow::Holder::department(to.clone());
+            }
+            flow.push(NewFlowRecord {
+                action: "escalate".into(),
+                detail: serde_json::json!({
+                    "automatic": true,
+                    "clock": clock.clock.as_str(),
+                    "from_center": old,
+                    "to_center": to,
+                    "reason": "overdue; the escalation setting hands the case to the center one tier up",
+                }),
+                from_state: Some(data.snapshot.state),
+                to_state: data.snapshot.state,
+                actor_user: None,
+                actor_department: None,
+                acted_as: None,
+                at: now,
+                opinion: None,
+                attachments: Vec::new(),
+            });
+        }
         let audit = AuditEvent::new(
             &system.audit,
             "case.overdue",
@@ -353,6 +382,27 @@ impl CaseService {
             self.publish_change(&saved, "overdue");
         }
         Ok(true)
+    }
+
+    /// The command center one tier above the case's managing center whose
+    /// area holds the case (the city center for a case without an area);
+    /// `None` at the top.
+    fn center_above(
+        &self,
+        data: &chengyun_store::CaseData,
+    ) -> Option<(String, chengyun_domain::city::Tier)> {
+        let dir = self.directory();
+        let current = data.snapshot.center_tier;
+        let area = data
+            .area_code
+            .as_deref()
+            .and_then(|a| chengyun_domain::codes::DivisionCode::parse(a).ok());
+        let next = match area {
+            // lowest tier first: the first center above the current tier
+            Some(a) => dir.centers_over(&a).into_iter().find(|c| c.tier < current),
+            None => dir.top_center().filter(|c| c.tier < current),
+        }?;
+        Some((next.code.clone(), next.tier))
     }
 
     fn publish_timer(&self, case: &CaseRecord, clock: Clock, level: &str, now: DateTime<Utc>) {
