@@ -691,13 +691,16 @@ pub(crate) fn daily_upsert_sql(rows: usize, anonymous: bool) -> String {
     sql
 }
 
+/// A period `[from, to)`; an absent bound is open.
+pub(crate) type Period = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Which parts of a period the roll-up answers: the whole UTC days inside
 /// it (`days`: from-day inclusive, to-day exclusive, `None` bound = open),
 /// and the partial days at its ends, summed from the raw rows (`raw`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RollupPlan {
     pub(crate) days: Option<(Option<String>, Option<String>)>,
-    pub(crate) raw: Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    pub(crate) raw: Vec<Period>,
 }
 
 impl RollupPlan {
