@@ -36,7 +36,7 @@ pub(crate) const TELEMETRY_COLUMNS: [&str; 6] =
 
 /// Telemetry rows per insert statement on SQLite (see the benchmark in
 /// `crates/services/benches/telemetry.rs`).
-pub(crate) const SQLITE_TELEMETRY_ROWS: usize = 500;
+pub(crate) const SQLITE_TELEMETRY_ROWS: usize = 1_000;
 /// Telemetry rows per insert statement on PostgreSQL.
 pub(crate) const POSTGRES_TELEMETRY_ROWS: usize = 1_000;
 // Both stay under the 8,000 parameters per statement the stores keep to.
@@ -47,6 +47,12 @@ const _: () = assert!(TELEMETRY_COLUMNS.len() * SQLITE_TELEMETRY_ROWS <= 8_000);
 macro_rules! impl_iot_store {
     ($store:ty, $db:ty, $cast:expr, $downsample:expr, $telemetry_rows:expr) => {
         impl $store {
+            /// Wide inserts bind anonymous `?` placeholders on SQLite (see
+            /// [`insert_sql`]($crate::iot_rows::insert_sql)).
+            fn iot_anonymous() -> bool {
+                <$db as sqlx::Database>::NAME == "SQLite"
+            }
+
             async fn iot_product_in(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -320,7 +326,7 @@ macro_rules! impl_iot_store {
                 let mut tx = self.begin_write().await?;
                 let mut total = 0;
                 for chunk in rows.chunks(per) {
-                    let mut sql = $crate::iot_rows::insert_sql("iot_latest", &COLUMNS, &["vals"], $cast, chunk.len());
+                    let mut sql = $crate::iot_rows::insert_sql("iot_latest", &COLUMNS, &["vals"], $cast, chunk.len(), Self::iot_anonymous());
                     sql.push_str(
                         " ON CONFLICT (device_id) DO UPDATE SET vals = excluded.vals, lon = excluded.lon, \
                          lat = excluded.lat, last_seen = excluded.last_seen, online = excluded.online",
@@ -387,24 +393,38 @@ macro_rules! impl_iot_store {
                 }
                 let columns = &$crate::iot_shared::TELEMETRY_COLUMNS;
                 let per: usize = $telemetry_rows;
-                let full: std::sync::Arc<str> =
-                    $crate::iot_rows::insert_sql("iot_telemetry", columns, &["vals", "events"], $cast, per).into();
+                let anon = Self::iot_anonymous();
                 let mut tx = self.begin_write().await?;
+                // SQLite: this connection checkpoints the WAL every 64 MB
+                // instead of every 4 MB (the index pages each flush dirties
+                // are copied back once per many flushes, not at every one)
+                // and caches 64 MB of pages (the devices' index tails stay in
+                // memory). Measured in `crates/services/benches/telemetry.rs`:
+                // 10,000-row flushes went from ~8.4 µs to ~4.1 µs a row.
+                // Both are per-connection settings, idempotent and cheap.
+                if anon {
+                    sqlx::query::<$db>("PRAGMA wal_autocheckpoint = 16384").execute(&mut *tx).await.map_err(|e| self.db_err(e))?;
+                    sqlx::query::<$db>("PRAGMA cache_size = -65536").execute(&mut *tx).await.map_err(|e| self.db_err(e))?;
+                }
+                let full: std::sync::Arc<str> =
+                    $crate::iot_rows::insert_sql("iot_telemetry", columns, &["vals", "events"], $cast, per, anon).into();
                 let mut total = 0;
                 for (chunk_no, chunk) in rows.chunks(per).enumerate() {
                     let sql: std::sync::Arc<str> = if chunk.len() == per {
                         full.clone()
                     } else {
-                        $crate::iot_rows::insert_sql("iot_telemetry", columns, &["vals", "events"], $cast, chunk.len()).into()
+                        $crate::iot_rows::insert_sql("iot_telemetry", columns, &["vals", "events"], $cast, chunk.len(), anon).into()
                     };
                     let mut q = sqlx::query::<$db>(sqlx::AssertSqlSafe(sql));
                     for (i, t) in chunk.iter().enumerate() {
-                        let at = format!("[{}]", chunk_no * per + i);
-                        let vals = $crate::iot_rows::json_text(&t.values, &at)?;
+                        // The row's label is only built when serialising fails.
+                        let vals = serde_json::to_string(&t.values).map_err(|e| {
+                            chengyun_domain::Invalid::new(format!("[{}].values", chunk_no * per + i), format!("cannot be written as JSON: {e}"))
+                        })?;
                         let events = if t.events.is_empty() {
                             None
                         } else {
-                            Some($crate::iot_rows::json_text(&t.events, &at)?)
+                            Some($crate::iot_rows::json_text(&t.events, &format!("[{}].events", chunk_no * per + i))?)
                         };
                         q = q
                             .bind(t.device_id.as_str())
