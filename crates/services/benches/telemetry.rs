@@ -243,7 +243,7 @@ async fn mosquitto_relay(frame: &[u8], n: usize) -> Result<(usize, Duration), St
         .await
         .map_err(|e| e.to_string())?;
     // Wait for the SUBACK (or fail fast when no broker answers).
-    let ready = tokio::time::timeout(Duration::from_secs(3), async {
+    tokio::time::timeout(Duration::from_secs(3), async {
         loop {
             match sub_loop.poll().await {
                 Ok(Event::Incoming(Packet::SubAck(_))) => return Ok(()),
@@ -254,7 +254,6 @@ async fn mosquitto_relay(frame: &[u8], n: usize) -> Result<(usize, Duration), St
     })
     .await
     .map_err(|_| "no SUBACK within 3 s".to_string())??;
-    let _ = ready;
     let receiver = tokio::spawn(async move {
         let mut got = 0usize;
         let mut last = Instant::now();
