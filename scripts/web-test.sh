@@ -28,4 +28,6 @@ npm --prefix web run build --silent -- --logLevel warn
 echo "== web: unit tests"
 npm --prefix web test --silent
 echo "== web: end-to-end tests (Chromium, real binary)"
+# Serve this checkout's build, whichever checkout compiled the binary.
+export CHENGYUN_WEB_DIR="$PWD/web/dist"
 npm --prefix web run e2e --silent

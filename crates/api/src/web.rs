@@ -12,6 +12,11 @@
 //! the pages answer how to build it. `build.rs` makes release builds re-embed
 //! when `web/dist` changes.
 //!
+//! `CHENGYUN_WEB_DIR`, when set, names a built `dist` folder to serve from disk
+//! instead, for every build: the test scripts point it at the checkout's own
+//! `web/dist`, so a debug binary built in another checkout (sharing a target
+//! dir) still serves the right files.
+//!
 //! Mounted as the router's fallback: `/api/*`, and methods other than GET and
 //! HEAD, keep the JSON `route_not_found` answer.
 
@@ -85,16 +90,69 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
     route_not_found(method, uri).await.into_response()
 }
 
+/// A file to serve: its bytes, content type and digest.
+struct Asset {
+    data: Vec<u8>,
+    mime: String,
+    sha256: [u8; 32],
+}
+
+/// The directory `CHENGYUN_WEB_DIR` names, if set.
+fn web_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("CHENGYUN_WEB_DIR")
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+}
+
+/// Content types of the files Vite writes.
+fn mime_for(file: &str) -> &'static str {
+    match file.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html",
+        "js" | "mjs" => "application/javascript",
+        "css" => "text/css",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        "txt" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The file from `CHENGYUN_WEB_DIR` when set, else the embedded one.
+fn load(file: &str) -> Option<Asset> {
+    if let Some(dir) = web_dir() {
+        use sha2::Digest;
+        let data = std::fs::read(dir.join(file)).ok()?;
+        let sha256: [u8; 32] = sha2::Sha256::digest(&data).into();
+        return Some(Asset {
+            data,
+            mime: mime_for(file).to_string(),
+            sha256,
+        });
+    }
+    let content = Assets::get(file)?;
+    Some(Asset {
+        mime: content.metadata.mimetype().to_string(),
+        sha256: content.metadata.sha256_hash(),
+        data: content.data.into_owned(),
+    })
+}
+
 /// The file with its content type, cache policy and ETag; `None` when absent.
 fn serve(file: &str, headers: &HeaderMap, head: bool) -> Option<Response> {
-    let content = Assets::get(file)?;
-    let etag = format!("\"{}\"", hex_prefix(&content.metadata.sha256_hash()));
+    let content = load(file)?;
+    let etag = format!("\"{}\"", hex_prefix(&content.sha256));
     let cache = if file.starts_with("assets/") {
         IMMUTABLE
     } else {
         REVALIDATE
     };
-    let mut mime = content.metadata.mimetype().to_string();
+    let mut mime = content.mime;
     if (mime.starts_with("text/") || mime == "application/javascript") && !mime.contains("charset")
     {
         mime.push_str("; charset=utf-8");
@@ -112,7 +170,7 @@ fn serve(file: &str, headers: &HeaderMap, head: bool) -> Option<Response> {
         }
         r
     } else {
-        Response::new(Body::from(content.data.into_owned()))
+        Response::new(Body::from(content.data))
     };
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&mime) {
@@ -135,7 +193,7 @@ fn hex_prefix(hash: &[u8; 32]) -> String {
 
 /// Whether the front end was built (and, in release builds, embedded).
 pub fn assets_built() -> bool {
-    Assets::get("index.html").is_some()
+    load("index.html").is_some()
 }
 
 #[cfg(test)]
