@@ -20,6 +20,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::f64::consts::PI;
 
+/// A radius (m) as a function of the angle.
+type Radius<'a> = dyn Fn(f64) -> f64 + 'a;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct CitySpec {
@@ -164,7 +167,7 @@ pub fn areas(spec: &CitySpec) -> Vec<Area> {
             boundary: Some(sector(a, b, &|_| 0.0, &outer)),
         });
         let mid = move |t: f64| outer(t) * inner_ratio;
-        let rings: [(usize, &dyn Fn(f64) -> f64, &dyn Fn(f64) -> f64); 2] = [
+        let rings: [(usize, &Radius, &Radius); 2] = [
             (spec.inner_streets, &|_| 0.0, &mid),
             (spec.outer_streets, &mid, &outer),
         ];
@@ -177,7 +180,11 @@ pub fn areas(spec: &CitySpec) -> Vec<Area> {
                     a + (b - a) * (s + 1) as f64 / count as f64,
                 );
                 let street = code(&format!("{dcode}{seq:03}"));
-                let suffix = if seq % 4 == 0 { "镇" } else { "街道" };
+                let suffix = if seq.is_multiple_of(4) {
+                    "镇"
+                } else {
+                    "街道"
+                };
                 let sname = format!("{}{suffix}", STREET_NAMES[name_i % STREET_NAMES.len()]);
                 let sname = if name_i >= STREET_NAMES.len() {
                     format!("{}{}", dname.trim_end_matches(['区', '市']), sname)
@@ -417,10 +424,7 @@ pub fn components(
         ComponentStatus::Lost,
     ];
     let city = areas.iter().find(|a| a.level == AreaLevel::City);
-    let Some(bbox) = city
-        .and_then(|c| c.boundary.as_ref())
-        .and_then(|b| bounding(b))
-    else {
+    let Some(bbox) = city.and_then(|c| c.boundary.as_ref()).and_then(bounding) else {
         return Vec::new();
     };
     let mut seq = std::collections::HashMap::<(String, ClassCode), u32>::new();
