@@ -73,16 +73,7 @@ impl CaseService {
         let (write, suggestions) = self.prepare(new, actor, key.clone()).await?;
         let audit = AuditEvent::new(&actor.audit, "case.create", "case", "")
             .with(serde_json::json!({ "source": write.data.source.as_str() }));
-        let pair = [(write, audit)];
-        let written = self
-            .store()
-            .create_cases(&pair)
-            .await?
-            .pop()
-            .ok_or_else(|| {
-                StoreError::Database("the store answered no case for one write".into())
-            })?;
-        let [(write, _)] = pair;
+        let written = self.write_case(write.clone(), audit).await?;
         let written = match written {
             Ok(w) => w,
             // A concurrent retry with the same key won the race: answer its case.

@@ -21,6 +21,7 @@ mod attachments;
 mod dispatch;
 mod error;
 mod evaluation;
+mod group_commit;
 mod history;
 mod intake;
 mod learning;
@@ -373,6 +374,7 @@ struct Inner {
     now: NowFn,
     settings: RwLock<Arc<CaseSettings>>,
     directory: RwLock<Arc<Directory>>,
+    writer: Option<group_commit::GroupCommit>,
 }
 
 /// The case loop service (see the module docs). Cheap to clone.
@@ -397,6 +399,7 @@ impl CaseService {
         )?;
         let objects: Arc<dyn ObjectStore> =
             Arc::new(DiskObjectStore::new(config.attachment_dir.clone()));
+        let store_for_writer = store.clone();
         let service = Self {
             inner: Arc::new(Inner {
                 store,
@@ -408,6 +411,7 @@ impl CaseService {
                 now: Arc::new(Utc::now),
                 settings: RwLock::new(Arc::new(CaseSettings::default())),
                 directory: RwLock::new(Arc::new(Directory::default())),
+                writer: group_commit::GroupCommit::start(store_for_writer),
             }),
         };
         service.reload().await?;
@@ -426,6 +430,7 @@ impl CaseService {
             now: i.now.clone(),
             settings: RwLock::new(self.settings()),
             directory: RwLock::new(self.directory()),
+            writer: i.writer.clone(),
         };
         f(&mut inner);
         Self {
@@ -551,6 +556,32 @@ impl CaseService {
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
         chengyun_store_time((self.inner.now)())
+    }
+
+    /// Stores one new case through the group-commit writer (or directly
+    /// when there is none).
+    pub(crate) async fn write_case(
+        &self,
+        write: chengyun_store::NewCaseWrite,
+        audit: chengyun_domain::audit::AuditEvent,
+    ) -> Result<Result<chengyun_store::case::CaseWritten, chengyun_store::StoreError>, CaseError>
+    {
+        let (write, audit) = match &self.inner.writer {
+            Some(w) => match w.write(write, audit).await {
+                Ok(result) => return Ok(result),
+                Err(back) => back,
+            },
+            None => (write, audit),
+        };
+        self.store()
+            .create_cases(&[(write, audit)])
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                CaseError::Store(chengyun_store::StoreError::Database(
+                    "the store answered no case for one write".into(),
+                ))
+            })
     }
 
     pub(crate) fn store(&self) -> &DynStore {
