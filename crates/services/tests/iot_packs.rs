@@ -85,16 +85,15 @@ struct Outcome {
 /// The alarm of `alarm_type` on `device_id` exists, opened a case, and the
 /// case is the pack's: matter, source, device, location, dispatched to
 /// `department`.
-async fn assert_dispatched(
-    w: &World,
-    iot: &IotService,
-    device_id: &str,
-    alarm_type: &str,
-    matter: &str,
-    department: &str,
-    at: GeoPoint,
-    expect: Expect,
-) -> Outcome {
+async fn assert_dispatched(w: &World, iot: &IotService, want: Want<'_>) -> Outcome {
+    let Want {
+        device: device_id,
+        alarm_type,
+        matter,
+        department,
+        at,
+        expect,
+    } = want;
     iot.flush().await.unwrap();
     let alarms = iot
         .alarms(
@@ -180,6 +179,16 @@ async fn assert_dispatched(
         }
     }
     Outcome { alarm, case }
+}
+
+/// The alarm and case one pack should produce.
+struct Want<'a> {
+    device: &'a str,
+    alarm_type: &'a str,
+    matter: &'a str,
+    department: &'a str,
+    at: GeoPoint,
+    expect: Expect,
 }
 
 /// What the case loop should have done with the alarm's case.
@@ -363,12 +372,14 @@ async fn ebike_stolen(w: &World) {
     let out = assert_dispatched(
         w,
         &iot,
-        "eb1",
-        "ebike.stolen",
-        "10901",
-        police,
-        fix,
-        Expect::Dispatched,
+        Want {
+            device: "eb1",
+            alarm_type: "ebike.stolen",
+            matter: "10901",
+            department: police,
+            at: fix,
+            expect: Expect::Dispatched,
+        },
     )
     .await;
     assert_eq!(
@@ -430,12 +441,14 @@ async fn elder_sos(w: &World) {
     assert_dispatched(
         w,
         &iot,
-        "w1",
-        "elder.sos",
-        "10902",
-        community,
-        fix,
-        Expect::Dispatched,
+        Want {
+            device: "w1",
+            alarm_type: "elder.sos",
+            matter: "10902",
+            department: community,
+            at: fix,
+            expect: Expect::Dispatched,
+        },
     )
     .await;
     assert_eq!(iot.counters().cases_opened, 1);
@@ -487,12 +500,14 @@ async fn corrections_tamper(w: &World) {
     assert_dispatched(
         w,
         &iot,
-        "cb1",
-        "corrections.tamper",
-        "10905",
-        office,
-        fix,
-        Expect::NotAutoDispatched { routed_to: office },
+        Want {
+            device: "cb1",
+            alarm_type: "corrections.tamper",
+            matter: "10905",
+            department: office,
+            at: fix,
+            expect: Expect::NotAutoDispatched { routed_to: office },
+        },
     )
     .await;
     assert_eq!(iot.counters().cases_opened, 1);
@@ -551,13 +566,15 @@ async fn railway_cattle(w: &World) {
     assert_dispatched(
         w,
         &iot,
-        "cow1",
-        "railway.cattle_in_buffer",
-        "10906",
-        patrol,
-        inside,
-        // railway.intrusion (clerk) is the first mapping of 10906 (KNOWN BUG).
-        Expect::NotAutoDispatched { routed_to: patrol },
+        Want {
+            device: "cow1",
+            alarm_type: "railway.cattle_in_buffer",
+            matter: "10906",
+            department: patrol,
+            at: inside,
+            // railway.intrusion (clerk) is the first mapping of 10906 (KNOWN BUG).
+            expect: Expect::NotAutoDispatched { routed_to: patrol },
+        },
     )
     .await;
     let sent = transport.sent.lock().unwrap().clone();
@@ -625,12 +642,14 @@ async fn wim_overload(w: &World) {
     let out = assert_dispatched(
         w,
         &iot,
-        "wim1",
-        "wim.overload",
-        "10907",
-        enforcement,
-        at,
-        Expect::Dispatched,
+        Want {
+            device: "wim1",
+            alarm_type: "wim.overload",
+            matter: "10907",
+            department: enforcement,
+            at,
+            expect: Expect::Dispatched,
+        },
     )
     .await;
     assert_eq!(
@@ -729,12 +748,14 @@ async fn kitchen_cold_store(w: &World) {
     assert_dispatched(
         w,
         &iot,
-        "cs1",
-        "kitchen.cold_store_warm",
-        "10909",
-        market,
-        at,
-        Expect::Dispatched,
+        Want {
+            device: "cs1",
+            alarm_type: "kitchen.cold_store_warm",
+            matter: "10909",
+            department: market,
+            at,
+            expect: Expect::Dispatched,
+        },
     )
     .await;
     iot.shutdown().await.unwrap();
@@ -788,12 +809,14 @@ async fn fire_smoke(w: &World) {
     assert_dispatched(
         w,
         &iot,
-        "sd1",
-        "fire.smoke",
-        "10910",
-        fire,
-        at,
-        Expect::Dispatched,
+        Want {
+            device: "sd1",
+            alarm_type: "fire.smoke",
+            matter: "10910",
+            department: fire,
+            at,
+            expect: Expect::Dispatched,
+        },
     )
     .await;
     iot.shutdown().await.unwrap();
@@ -836,13 +859,15 @@ async fn manhole_tilt(w: &World) {
     let out = assert_dispatched(
         w,
         &iot,
-        "mh1",
-        "component.manhole_tilt",
-        "01003",
-        municipal,
-        at,
-        Expect::NotAutoDispatched {
-            routed_to: "JB-CENTER",
+        Want {
+            device: "mh1",
+            alarm_type: "component.manhole_tilt",
+            matter: "01003",
+            department: municipal,
+            at,
+            expect: Expect::NotAutoDispatched {
+                routed_to: "JB-CENTER",
+            },
         },
     )
     .await;
