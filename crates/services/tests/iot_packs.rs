@@ -160,23 +160,6 @@ async fn assert_dispatched(w: &World, iot: &IotService, want: Want<'_>) -> Outco
             );
             assert!(d.dispatched_at.is_some(), "{alarm_type}: dispatch time");
         }
-        Expect::NotAutoDispatched { routed_to } => {
-            // Pins a known product bug (see `Expect`): the mapping says
-            // `auto`, yet the case waits at the center. When the bug is
-            // fixed this fails: switch the pack back to `Expect::Dispatched`.
-            assert_eq!(
-                d.snapshot.state.as_str(),
-                "reported",
-                "{alarm_type}: KNOWN BUG fixed? expect Dispatched now"
-            );
-            let suggestion = w.service.dispatch_suggestion(case_id).await.unwrap();
-            assert_eq!(
-                suggestion.department_code, routed_to,
-                "{alarm_type}: {}",
-                suggestion.reason
-            );
-            assert!(!suggestion.auto_dispatch, "{}", suggestion.reason);
-        }
     }
     Outcome { alarm, case }
 }
@@ -196,16 +179,6 @@ struct Want<'a> {
 enum Expect {
     /// Registered and dispatched at once to the department of the pack's hint.
     Dispatched,
-    /// KNOWN BUG, pinned so that a fix is noticed: the case stays `reported`
-    /// at its center although the alarm's mapping says `dispatch: auto`.
-    /// `IotService::install_pack` (crates/services/src/iot/mod.rs:649-688)
-    /// installs one dispatch rule per matter code, taking `auto_dispatch` from
-    /// the first mapping of that code (`seen.insert`, line 664), and only the
-    /// `fallback` code of a `component_class` target (line 662); the case
-    /// intake decides automatic dispatch from that rule alone
-    /// (crates/services/src/case/intake.rs:416), never from the mapping.
-    /// `routed_to` is where the responsibility rules would send the case.
-    NotAutoDispatched { routed_to: &'static str },
 }
 
 /// A JT/T 808-2013 0x0200 location frame as a tracker sends it: alarm and
@@ -506,7 +479,7 @@ async fn corrections_tamper(w: &World) {
             matter: "10905",
             department: office,
             at: fix,
-            expect: Expect::NotAutoDispatched { routed_to: office },
+            expect: Expect::Dispatched,
         },
     )
     .await;
@@ -573,7 +546,7 @@ async fn railway_cattle(w: &World) {
             department: patrol,
             at: inside,
             // railway.intrusion (clerk) is the first mapping of 10906 (KNOWN BUG).
-            expect: Expect::NotAutoDispatched { routed_to: patrol },
+            expect: Expect::Dispatched,
         },
     )
     .await;
@@ -865,9 +838,7 @@ async fn manhole_tilt(w: &World) {
             matter: "01003",
             department: municipal,
             at,
-            expect: Expect::NotAutoDispatched {
-                routed_to: "JB-CENTER",
-            },
+            expect: Expect::Dispatched,
         },
     )
     .await;

@@ -407,12 +407,26 @@ impl CaseService {
         let mut snapshot =
             CaseSnapshot::reported(source, urgency, center.code.clone(), center.tier);
         snapshot.reporter_department = actor.context.department_code.clone();
-        let decision = super::dispatch::resolve(
+        let mut decision = super::dispatch::resolve(
             &dir,
             matter.as_ref().map(|m| m.code.as_str()),
             area_code.as_deref(),
             &center.code,
         );
+        // An automatic source's own mapping (alarm type → department) decides
+        // before the matter rules, which cannot tell alarm types of one matter apart.
+        if let Some(hint) = &new.dispatch_hint
+            && source.is_automatic()
+            && actor.context.system
+            && dir.departments.contains_key(&hint.department_code)
+        {
+            decision = super::dispatch::DispatchDecision {
+                department_code: hint.department_code.clone(),
+                rule_id: None,
+                auto_dispatch: hint.auto_dispatch,
+                reason: hint.reason.clone(),
+            };
+        }
         let automatic = source.is_automatic() && decision.auto_dispatch;
         snapshot.auto_dispatch = automatic;
 

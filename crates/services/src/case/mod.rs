@@ -249,6 +249,22 @@ pub struct NewCase {
     pub reported_at: Option<DateTime<Utc>>,
     /// Uploaded attachment ids to link.
     pub attachments: Vec<String>,
+    /// Where the automatic source's own mapping sends the case (an IoT
+    /// alarm's mapping names the department and whether the system dispatches
+    /// it alone). Honoured only for automatic sources submitted by the system;
+    /// never read from a request body.
+    #[serde(skip)]
+    pub dispatch_hint: Option<DispatchHint>,
+}
+
+/// A department chosen by an automatic source's mapping, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchHint {
+    pub department_code: String,
+    /// Register and dispatch without a clerk.
+    pub auto_dispatch: bool,
+    /// Why, for the dispatch's flow record (e.g. the alarm mapping).
+    pub reason: String,
 }
 
 /// The running timer of a case as a display needs it.

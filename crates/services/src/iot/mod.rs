@@ -1078,6 +1078,23 @@ impl IotService {
             external_id: Some(draft.alarm_id.clone()),
             channel: Some("iot".into()),
             reported_at: Some(alarm.first_at),
+            dispatch_hint: draft
+                .department_hint
+                .as_ref()
+                .and_then(|h| self.inner.config.departments.get(h).map(|d| (h, d)))
+                .map(|(hint, department)| crate::case::DispatchHint {
+                    department_code: department.clone(),
+                    auto_dispatch: draft.dispatch == DispatchPolicy::Auto,
+                    reason: format!(
+                        "alarm {} maps to {hint} ({department}), {} dispatch",
+                        alarm.alarm_type,
+                        if draft.dispatch == DispatchPolicy::Auto {
+                            "automatic"
+                        } else {
+                            "clerk"
+                        }
+                    ),
+                }),
             ..NewCase::default()
         };
         let actor = cases.system_actor();
