@@ -186,11 +186,10 @@ pub async fn mqtt_relay(
         .map_err(|e| e.to_string())?;
     let total = payloads.len() as u64;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<(u64, Instant)>();
+    let progress = Arc::new(std::sync::Mutex::new((0u64, Instant::now())));
+    let seen = progress.clone();
     let sub_task = tokio::spawn(async move {
         let mut ready = Some(ready_tx);
-        let mut done = Some(done_tx);
-        let mut got = 0u64;
         loop {
             match sub_loop.poll().await {
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -199,12 +198,8 @@ pub async fn mqtt_relay(
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(_))) => {
-                    got += 1;
-                    if got == total
-                        && let Some(d) = done.take()
-                    {
-                        let _ = d.send((got, Instant::now()));
-                    }
+                    let mut p = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    *p = (p.0 + 1, Instant::now());
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -224,6 +219,10 @@ pub async fn mqtt_relay(
         }
     }
     let started = Instant::now();
+    // Flow control: Mosquitto queues at most 1000 messages per subscriber and drops the rest,
+    // so publishers keep at most `WINDOW` messages ahead of the subscriber.
+    const WINDOW: u64 = 300;
+    let published = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let per = payloads.len().div_ceil(publishers.max(1));
     let mut pubs = Vec::new();
     for (k, chunk) in payloads.chunks(per.max(1)).enumerate() {
@@ -238,8 +237,18 @@ pub async fn mqtt_relay(
         let (c, mut l) = AsyncClient::new(o, 1000);
         let topic = format!("{topic}/{k}");
         let poller = tokio::spawn(async move { while l.poll().await.is_ok() {} });
+        let (published, progress) = (published.clone(), progress.clone());
         pubs.push(tokio::spawn(async move {
             for p in chunk {
+                let mut waited = 0;
+                while published.load(std::sync::atomic::Ordering::Relaxed)
+                    > progress.lock().unwrap_or_else(|e| e.into_inner()).0 + WINDOW
+                    && waited < 20_000
+                {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                    waited += 1;
+                }
+                published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if c.publish(&topic, QoS::AtLeastOnce, false, p).await.is_err() {
                     break;
                 }
@@ -253,9 +262,15 @@ pub async fn mqtt_relay(
             keep.push(x);
         }
     }
-    let (received, end) = match tokio::time::timeout(timeout, done_rx).await {
-        Ok(Ok((n, at))) => (n, at),
-        _ => (0, Instant::now()),
+    // Done when everything arrived, or nothing new came for 3 s (the broker dropped the
+    // rest: Mosquitto queues at most `max_queued_messages` per subscriber), or `timeout`.
+    let deadline = Instant::now() + timeout;
+    let (received, end) = loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (n, at) = *progress.lock().unwrap_or_else(|e| e.into_inner());
+        if n >= total || at.elapsed() > Duration::from_secs(3) || Instant::now() > deadline {
+            break (n, at);
+        }
     };
     for (c, poller) in keep {
         let _ = c.disconnect().await;

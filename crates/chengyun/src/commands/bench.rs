@@ -256,7 +256,7 @@ async fn telemetry(o: &Options) -> anyhow::Result<()> {
     let frames = b::location_frames(&mut one, total);
     match b::mqtt_relay(&o.mosquitto, &frames, 8, Duration::from_secs(300)).await {
         Ok(r) => println!(
-            "baseline Mosquitto {} relay (QoS 1, 8 publishers → 1 subscriber): {}/{} received in {:.2?} = {:.0} msg/s",
+            "baseline Mosquitto {} relay (QoS 1, 8 publishers → 1 subscriber, ≤ 300 ahead of it): {}/{} received in {:.2?} = {:.0} msg/s",
             o.mosquitto,
             r.received,
             r.published,

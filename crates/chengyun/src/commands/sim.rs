@@ -48,7 +48,12 @@ pub fn config(args: &SimArgs, admin_user: &str, admin_password: &str) -> anyhow:
             anyhow::bail!("{name} {v} must be a share between 0 and 1");
         }
     }
-    if !(args.rate > 0.0) || !(args.cases_per_min >= 0.0) || !(args.handler_speed > 0.0) {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let ok = positive(args.rate)
+        && positive(args.handler_speed)
+        && args.cases_per_min.is_finite()
+        && args.cases_per_min >= 0.0;
+    if !ok {
         anyhow::bail!(
             "--sim-rate and --sim-handler-speed must be above 0, --sim-cases-per-min not below 0"
         );
