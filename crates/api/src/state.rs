@@ -134,6 +134,13 @@ impl CityView for LiveCity {
             .area_by_code(code)
             .map(|(n, _)| n.to_string())
     }
+
+    fn area_in_address(&self, address: &str) -> Option<DivisionCode> {
+        self.get()
+            .locator
+            .area_in_address(address)
+            .map(|(c, _)| c.clone())
+    }
 }
 
 impl MatterClassifier for LiveCity {

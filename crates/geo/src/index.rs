@@ -304,6 +304,61 @@ impl Locator {
         Some((a.name.as_str(), a.level))
     }
 
+    /// The most detailed area an address names (地址 → 社区/街道/区): the
+    /// community, street or district whose full name occurs in `address`. When
+    /// several do, the finest level wins, then the one whose named ancestors
+    /// agree with the address (every ancestor named in it must be its own), then
+    /// the longest name. Areas of a city or province level are never answered
+    /// (they say nothing about where in the city).
+    pub fn area_in_address(&self, address: &str) -> Option<(&DivisionCode, &str)> {
+        let address = address.trim();
+        if address.is_empty() {
+            return None;
+        }
+        let named: Vec<u32> = self
+            .areas
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.name.chars().count() >= 2 && address.contains(a.name.as_str()))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let ancestors = |mut i: Option<u32>| {
+            std::iter::from_fn(move || {
+                let a = self.areas.get(i? as usize)?;
+                i = a.parent;
+                Some(a)
+            })
+        };
+        let consistent = |i: u32| {
+            // Every named area of a coarser level must be an ancestor (or the
+            // city/province, which never conflicts).
+            named.iter().all(|&j| {
+                let b = &self.areas[j as usize];
+                j == i
+                    || matches!(b.level, AreaLevel::City | AreaLevel::Province)
+                    || b.level >= self.areas[i as usize].level
+                    || ancestors(Some(i)).any(|a| a.code == b.code)
+            })
+        };
+        named
+            .iter()
+            .copied()
+            .filter(|&i| {
+                matches!(
+                    self.areas[i as usize].level,
+                    AreaLevel::Community | AreaLevel::Street | AreaLevel::District
+                )
+            })
+            .max_by_key(|&i| {
+                let a = &self.areas[i as usize];
+                (a.level, consistent(i), a.name.chars().count())
+            })
+            .map(|i| {
+                let a = &self.areas[i as usize];
+                (&a.code, a.name.as_str())
+            })
+    }
+
     /// Fills the slots of `area` and its known ancestors that are still empty.
     #[inline]
     fn fill_up(&self, hit: &mut Hit, mut area: Option<u32>) {
@@ -363,6 +418,36 @@ mod tests {
             name: name.into(),
             boundary,
         }
+    }
+
+    #[test]
+    fn addresses_name_their_finest_consistent_area() {
+        let areas = vec![
+            area("360600", "鹰潭市", None),
+            area("360602", "月湖区", None),
+            area("360603", "余江区", None),
+            area("360602001", "江边街道", None),
+            area("360602002", "交通街道", None),
+            area("360603001", "邓埠街道", None),
+            area("360602001002", "胜利社区", None),
+            // The same community name in another district.
+            area("360603001004", "胜利社区", None),
+        ];
+        let l = Locator::build(&areas, &[]);
+        let at = |s: &str| {
+            l.area_in_address(s)
+                .map(|(c, n)| (c.to_string(), n.to_string()))
+        };
+        assert_eq!(
+            at("月湖区江边街道胜利社区5栋门口").unwrap().0,
+            "360602001002"
+        );
+        assert_eq!(at("余江区胜利社区东门").unwrap().0, "360603001004");
+        assert_eq!(at("鹰潭市交通街道站前路12号").unwrap().0, "360602002");
+        assert_eq!(at("余江区某小区").unwrap().0, "360603");
+        assert_eq!(at("鹰潭市某处"), None, "the city alone locates nothing");
+        assert_eq!(at("北京市朝阳区"), None);
+        assert_eq!(at("  "), None);
     }
 
     fn fixture() -> Locator {

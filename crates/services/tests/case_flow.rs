@@ -546,10 +546,46 @@ async fn idempotency_and_bad_input(w: &World) {
         ),
         other => panic!("{other:?}"),
     }
+    // An address alone that names no area of the city is refused, saying so.
+    let e = s
+        .intake(
+            NewCase {
+                description: "路灯不亮".into(),
+                address: Some("北京市朝阳区某路".into()),
+                ..Default::default()
+            },
+            &clerk,
+            None,
+        )
+        .await
+        .unwrap_err();
+    match e {
+        CaseError::Invalid(v) => assert_eq!(v.problems[0].field, "address", "{v:?}"),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         w.store.count_cases(&Default::default()).await.unwrap(),
         1,
         "nothing half stored"
+    );
+    // An address in the city locates the case to its street (地址 → 街道).
+    let by_address = s
+        .intake(
+            NewCase {
+                description: "井盖缺失".into(),
+                matter_code: Some("01001".into()),
+                address: Some("月湖区江边街道人民路口".into()),
+                ..Default::default()
+            },
+            &clerk,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_address.case.data.area_code.as_deref(), Some("360602001"));
+    assert_eq!(
+        by_address.case.data.district_code.as_deref(),
+        Some("360602")
     );
 }
 

@@ -307,6 +307,22 @@ impl CaseService {
                 Ok(code) => Some(code),
             },
         };
+        // Without a point or an area, the address names the place (地址 → 社区/街道/区).
+        let given_area = match (&given_area, point, trimmed(&new.address)) {
+            (None, None, Some(address)) => match city.area_in_address(&address) {
+                Some(code) => Some(code),
+                None => {
+                    problems.push(Invalid::new(
+                        "address",
+                        format!(
+                            "the address {address:?} names no district, street or community of this city; give lon/lat or area_code"
+                        ),
+                    ));
+                    None
+                }
+            },
+            _ => given_area,
+        };
         if new
             .matter_code
             .as_deref()
@@ -318,7 +334,7 @@ impl CaseService {
         {
             problems.push(Invalid::new(
                 "location",
-                "a case needs a location (lon/lat or area_code) or a matter code; this one has neither",
+                "a case needs a location (lon/lat, area_code or an address in the city) or a matter code; this one has neither",
             ));
         }
         if new.description.chars().count() > 5_000 {

@@ -70,6 +70,10 @@ pub trait CityView: Send + Sync + 'static {
     fn matter(&self, code: &ClassCode) -> Option<StandardClass>;
     /// The name and existence of an area, by code.
     fn area_name(&self, code: &DivisionCode) -> Option<String>;
+    /// The most detailed area (community, street, district) an address names.
+    fn area_in_address(&self, _address: &str) -> Option<DivisionCode> {
+        None
+    }
 }
 
 /// A fixed city model: a locator and a catalogue.
@@ -89,6 +93,12 @@ impl CityView for StaticCity {
 
     fn area_name(&self, code: &DivisionCode) -> Option<String> {
         self.locator.area_by_code(code).map(|(n, _)| n.to_string())
+    }
+
+    fn area_in_address(&self, address: &str) -> Option<DivisionCode> {
+        self.locator
+            .area_in_address(address)
+            .map(|(c, _)| c.clone())
     }
 }
 
