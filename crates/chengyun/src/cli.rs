@@ -231,7 +231,7 @@ pub struct SimArgs {
     #[arg(long = "sim-episodes", default_value_t = 0.002)]
     pub episodes: f64,
     /// Seed of the simulation (same seed, same messages and reports).
-    #[arg(long = "sim-seed", default_value_t = 2026)]
+    #[arg(id = "sim_seed", long = "sim-seed", default_value_t = 2026)]
     pub seed: u64,
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long = "sim-duration")]
