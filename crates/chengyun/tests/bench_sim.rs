@@ -90,16 +90,34 @@ fn nats_is_refused_plainly_and_bad_flags_are_named() {
 #[test]
 fn sim_flags_are_checked_before_anything_starts() {
     let out = Command::new(env!("CARGO_BIN_EXE_chengyun"))
-        .args(["sim", "--target", "http://127.0.0.1:9", "--sim-fleet", "ebike=x"])
+        .args([
+            "sim",
+            "--target",
+            "http://127.0.0.1:9",
+            "--sim-fleet",
+            "ebike=x",
+        ])
         .output()
         .expect("run chengyun");
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(text.contains("--sim-fleet") && text.contains("whole number"), "{text}");
+    assert!(
+        text.contains("--sim-fleet") && text.contains("whole number"),
+        "{text}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_chengyun"))
-        .args(["sim", "--target", "http://127.0.0.1:9", "--sim-late-share", "1.5"])
+        .args([
+            "sim",
+            "--target",
+            "http://127.0.0.1:9",
+            "--sim-late-share",
+            "1.5",
+        ])
         .output()
         .expect("run chengyun");
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && text.contains("--sim-late-share"), "{text}");
+    assert!(
+        !out.status.success() && text.contains("--sim-late-share"),
+        "{text}"
+    );
 }
