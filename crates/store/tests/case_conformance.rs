@@ -1,14 +1,17 @@
 //! CaseStore conformance on SQLite and PostgreSQL (fresh file / fresh schema
 //! per test; PostgreSQL at CHENGYUN_TEST_DATABASE_URL, never skipped).
 
+#[macro_use]
+mod support;
+
 use chengyun_domain::audit::{Actor, AuditEvent};
 use chengyun_domain::case::Urgency;
 use chengyun_domain::case::evaluation::StageCounters;
 use chengyun_domain::case::workflow::{CaseSnapshot, CaseState, Source, Stage};
 use chengyun_domain::city::Tier;
 use chengyun_store::{
-    CaseChanges, CaseData, CaseSave, CaseStore, Database, NewCaseWrite, NewStatRow, StatGroup,
-    StatQuery, Store, StoreError, Webhook,
+    CaseChanges, CaseData, CaseSave, Database, NewCaseWrite, NewStatRow, StatGroup, StatQuery,
+    StoreError, Webhook,
 };
 use chrono::{NaiveDate, TimeZone, Utc};
 
@@ -266,39 +269,8 @@ async fn settings_idempotency_and_webhooks(s: &dyn Database) {
     ));
 }
 
-macro_rules! both {
-    ($($case:ident),*) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let dir = tempfile::tempdir().unwrap();
-                let s = chengyun_store::SqliteStore::open(&dir.path().join("db.sqlite")).await.unwrap();
-                chengyun_store::Store::migrate(&s).await.unwrap();
-                super::$case(&s).await;
-            }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let url = std::env::var("CHENGYUN_TEST_DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-                let schema = format!("cy_t_{}", uuid::Uuid::new_v4().simple());
-                let s = chengyun_store::PgStore::connect_in_schema(&url, &schema).await
-                    .unwrap_or_else(|e| panic!("PostgreSQL needed at {url}: {e}"));
-                chengyun_store::Store::migrate(&s).await.unwrap();
-                let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(super::$case(&s))).await;
-                s.drop_schema().await.unwrap();
-                if let Err(p) = outcome { std::panic::resume_unwind(p); }
-            }
-        )* }
-    };
-}
-
-both!(
+conformance!(
     cases_numbers_versions_and_atomic_import,
     stat_sums_group_in_sql,
     settings_idempotency_and_webhooks
 );
-
-#[allow(dead_code)]
-fn _uses(_: &dyn Store, _: &dyn CaseStore) {}

@@ -1,10 +1,5 @@
 //! The store conformance suite: every case is written once against `&dyn Store`
-//! and run on both backends by `conformance!` (a fresh SQLite file per test; a
-//! fresh PostgreSQL schema `cy_t_<random>` per test, dropped afterwards).
-//!
-//! PostgreSQL: `CHENGYUN_TEST_DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`. An unreachable server fails
-//! the tests (with instructions); they never skip silently.
+//! and run on both backends by `conformance!` (see `support/mod.rs`).
 
 use chengyun_domain::audit::{Actor, AuditEvent};
 use chengyun_domain::auth::NewUser;
@@ -22,95 +17,9 @@ use chengyun_store::{
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use geo_types::{LineString, MultiPolygon, Polygon};
 
-// ── harness ──────────────────────────────────────────────────────────────────
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-enum Harness {
-    Sqlite(SqliteStore, tempfile::TempDir),
-    Postgres(PgStore),
-}
-
-impl Harness {
-    async fn sqlite() -> Harness {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SqliteStore::open(&dir.path().join("data/chengyun.db"))
-            .await
-            .expect("open SQLite");
-        store.migrate().await.expect("migrate SQLite");
-        Harness::Sqlite(store, dir)
-    }
-
-    async fn postgres() -> Harness {
-        let url =
-            std::env::var("CHENGYUN_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-        let schema = format!("cy_t_{}", uuid::Uuid::new_v4().simple());
-        let store = match PgStore::connect_in_schema(&url, &schema).await {
-            Ok(s) => s,
-            Err(e) => panic!(
-                "the PostgreSQL conformance tests need a server at {url}: {e}\n\
-                 Start one (e.g. `pg_ctlcluster 15 main start`, or \
-                 `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`) \
-                 or set CHENGYUN_TEST_DATABASE_URL to a server where the user may create schemas."
-            ),
-        };
-        store.migrate().await.expect("migrate PostgreSQL");
-        Harness::Postgres(store)
-    }
-
-    fn store(&self) -> &dyn Store {
-        match self {
-            Harness::Sqlite(s, _) => s,
-            Harness::Postgres(s) => s,
-        }
-    }
-
-    async fn finish(self) {
-        match self {
-            Harness::Sqlite(store, dir) => {
-                store.pool().close().await;
-                drop(dir);
-            }
-            Harness::Postgres(store) => store.drop_schema().await.expect("drop the test schema"),
-        }
-    }
-}
-
-/// Runs a case on a fresh store and cleans up even when the case panics,
-/// then re-raises the panic.
-macro_rules! run_case {
-    ($harness:expr, $case:path) => {{
-        let harness = $harness;
-        let outcome =
-            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe($case(harness.store())))
-                .await;
-        harness.finish().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    }};
-}
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    run_case!(super::Harness::sqlite().await, super::$case);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    run_case!(super::Harness::postgres().await, super::$case);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod support;
+use support::DEFAULT_PG_URL;
 
 conformance!(
     migrate_twice_and_ping,

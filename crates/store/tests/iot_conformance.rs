@@ -13,94 +13,12 @@ use chengyun_domain::iot::{
 };
 use chengyun_domain::page::PageRequest;
 use chengyun_store::{
-    AlarmQuery, CommandStatus, Database, DeviceQuery, LatestState, NewCommand, PgStore,
-    SqliteStore, Store, StoreError,
+    AlarmQuery, CommandStatus, Database, DeviceQuery, LatestState, NewCommand, StoreError,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-enum Harness {
-    Sqlite(SqliteStore, tempfile::TempDir),
-    Postgres(PgStore),
-}
-
-impl Harness {
-    async fn sqlite() -> Harness {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SqliteStore::open(&dir.path().join("data/chengyun.db"))
-            .await
-            .expect("open SQLite");
-        store.migrate().await.expect("migrate SQLite");
-        Harness::Sqlite(store, dir)
-    }
-
-    async fn postgres() -> Harness {
-        let url =
-            std::env::var("CHENGYUN_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-        let schema = format!("cy_t_{}", uuid::Uuid::new_v4().simple());
-        let store = match PgStore::connect_in_schema(&url, &schema).await {
-            Ok(s) => s,
-            Err(e) => panic!(
-                "the PostgreSQL conformance tests need a server at {url}: {e}\n\
-                 Start one or set CHENGYUN_TEST_DATABASE_URL to a server where the user may create schemas."
-            ),
-        };
-        store.migrate().await.expect("migrate PostgreSQL");
-        Harness::Postgres(store)
-    }
-
-    fn store(&self) -> &dyn Database {
-        match self {
-            Harness::Sqlite(s, _) => s,
-            Harness::Postgres(s) => s,
-        }
-    }
-
-    async fn finish(self) {
-        match self {
-            Harness::Sqlite(store, dir) => {
-                store.pool().close().await;
-                drop(dir);
-            }
-            Harness::Postgres(store) => store.drop_schema().await.expect("drop the test schema"),
-        }
-    }
-}
-
-macro_rules! run_case {
-    ($harness:expr, $case:path) => {{
-        let harness = $harness;
-        let outcome =
-            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe($case(harness.store())))
-                .await;
-        harness.finish().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    }};
-}
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    run_case!(super::Harness::sqlite().await, super::$case);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    run_case!(super::Harness::postgres().await, super::$case);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod support;
 
 conformance!(
     products_round_trip_and_replace,
@@ -112,8 +30,6 @@ conformance!(
     commands_lifecycle,
     rule_set_versions_and_packs,
 );
-
-// ── fixtures ──────────────────────────────────────────────────────────────────
 
 fn audit(action: &str) -> AuditEvent {
     AuditEvent::new(&Actor::system("test"), action, "iot", "")
