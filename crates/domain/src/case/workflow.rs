@@ -743,6 +743,22 @@ pub struct ActionRequest {
     pub opinion: Option<String>,
     #[serde(default)]
     pub attachments: Vec<String>,
+    /// What closing achieved (theft solved, vehicle recovered): only with
+    /// `close` or `special_close`; stored in the close record's detail so
+    /// scenario KPIs (破案率, 找回率) count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CaseOutcome>,
+}
+
+/// The outcome a closing opinion marks, as data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseOutcome {
+    /// The case was solved (e.g. 破案: the theft was cleared up).
+    #[serde(default)]
+    pub solved: bool,
+    /// The object was recovered (e.g. 找回: the vehicle was returned).
+    #[serde(default)]
+    pub recovered: bool,
 }
 
 impl ActionRequest {
@@ -751,7 +767,13 @@ impl ActionRequest {
             action,
             opinion: None,
             attachments: Vec::new(),
+            outcome: None,
         }
+    }
+
+    pub fn with_outcome(mut self, outcome: CaseOutcome) -> Self {
+        self.outcome = Some(outcome);
+        self
     }
 
     pub fn with_opinion(mut self, opinion: impl Into<String>) -> Self {

@@ -65,6 +65,23 @@ impl CaseService {
                 obj.insert("reason".into(), serde_json::json!(reason));
             }
         }
+        if let Some(outcome) = request.outcome {
+            if !matches!(
+                request.action.kind(),
+                CaseActionKind::Close | CaseActionKind::SpecialClose
+            ) {
+                return Err(CaseError::invalid(
+                    "outcome",
+                    format!(
+                        "an outcome marks a closing; {} does not close the case",
+                        request.action.kind().as_str()
+                    ),
+                ));
+            }
+            if let Some(obj) = detail.as_object_mut() {
+                obj.insert("outcome".into(), serde_json::json!(outcome));
+            }
+        }
         for a in &request.attachments {
             match store.attachment(a).await? {
                 Some(m) if m.case_id.is_none_or(|c| c == case.id) => {}

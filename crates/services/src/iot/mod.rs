@@ -29,6 +29,12 @@
 
 mod encode;
 mod pipeline;
+mod scenes;
+
+pub use scenes::{
+    CaseTrack, KpiValue, MAX_TRACK_POINTS, OVERLOAD_ALARM, OVERLOAD_MATTER, THEFT_MATTER,
+    WIM_PRODUCT,
+};
 
 use crate::auth::{hash_password, random_secret, verify_password};
 use crate::case::{CaseService, NewCase};
@@ -1235,8 +1241,12 @@ impl IotService {
     }
 
     /// The case loop closed (or cancelled) a case: its alarms clear with
-    /// the reason `case_closed` (the loop closes back to the device).
+    /// the reason `case_closed` (the loop closes back to the device), and the
+    /// tracker of a finished theft case is disarmed.
     pub async fn on_case_finished(&self, case_id: i64) -> Result<usize, IotError> {
+        if let Some(case) = self.inner.store.case(case_id).await? {
+            self.disarm_after_theft(&case).await?;
+        }
         let alarms = self.inner.store.alarms_of_case(case_id).await?;
         let mut n = 0;
         for a in alarms {
