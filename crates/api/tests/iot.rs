@@ -717,3 +717,51 @@ async fn the_live_feed_sends_iot_events_to_owners_and_grantees_only() {
         .unwrap();
     assert!(first(yj_scope, "YJ-CENTER").await.is_some());
 }
+
+#[tokio::test]
+async fn pack_kpis_and_case_tracks_answer_through_the_api() {
+    let (app, admin, yh, _, _) = setup(0).await;
+    // A pack that is not enabled has no KPIs yet.
+    let r = app
+        .get("/api/v1/iot/kpis?pack=weigh_in_motion", &admin)
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    let r = app
+        .post("/api/v1/packs/weigh_in_motion/enable", &admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Enabled, with no weighings: every KPI group answers no value, never NaN.
+    let r = app.get("/api/v1/iot/kpis?pack=weigh_in_motion", &yh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["value"].is_null()),
+        "{}",
+        r.text
+    );
+    app.get(
+        "/api/v1/iot/kpis?pack=weigh_in_motion&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        &yh,
+    )
+    .await
+    .assert_error("invalid_input");
+    app.get("/api/v1/iot/kpis", &yh)
+        .await
+        .assert_error("invalid_query");
+    // A case linked to no device has no track.
+    let r = app
+        .post(
+            "/api/v1/cases",
+            &admin,
+            json!({"description": "路灯不亮", "matter_code": "01037", "area_code": "360602"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["case"]["id"].as_i64().unwrap();
+    app.get(&format!("/api/v1/cases/{id}/track"), &admin)
+        .await
+        .assert_error("not_found");
+}

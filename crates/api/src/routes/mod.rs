@@ -17,6 +17,7 @@ pub mod locate;
 pub mod packs;
 pub mod products;
 pub mod rules;
+pub mod scenes;
 pub mod standards;
 pub mod stream;
 pub mod system;
@@ -159,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/packs", get(packs::list))
         .route("/api/v1/packs/{key}/enable", post(packs::enable))
         .route("/api/v1/iot/overview", get(packs::overview))
+        .route("/api/v1/iot/kpis", get(scenes::pack_kpis))
+        .route("/api/v1/cases/{id}/track", get(scenes::case_track))
         .merge(crate::open311::routes::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", crate::openapi::openapi()))
         .fallback(crate::web::fallback)
