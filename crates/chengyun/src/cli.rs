@@ -94,7 +94,7 @@ pub enum Command {
     },
     /// End-to-end benchmarks against a server started for the run.
     Bench {
-        /// telemetry, intake, queries, connections or all.
+        /// telemetry, intake, queries, connections, screen, or all (all but screen).
         scenario: String,
         /// sqlite or postgres (PostgreSQL from --database-url or CHENGYUN_BENCH_PG).
         #[arg(long, default_value = "sqlite")]
@@ -105,9 +105,13 @@ pub enum Command {
         /// Small sizes, for a smoke run.
         #[arg(long)]
         quick: bool,
-        /// Cases for the queries scenario [default: 1,000,000; 20,000 with --quick].
+        /// Cases for the queries scenario [default: 1,000,000; 20,000 with --quick] and the
+        /// screen scenario [default: 100,000; 500 with --quick].
         #[arg(long)]
         cases: Option<usize>,
+        /// Devices for the screen scenario [default: 10,000; 100 with --quick].
+        #[arg(long)]
+        devices: Option<usize>,
         /// Messages for the telemetry scenario [default: 200,000; 5,000 with --quick].
         #[arg(long)]
         messages: Option<usize>,

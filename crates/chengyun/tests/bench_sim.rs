@@ -121,3 +121,49 @@ fn sim_flags_are_checked_before_anything_starts() {
         "{text}"
     );
 }
+
+#[test]
+fn screen_fills_a_data_dir_and_refuses_a_used_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("screen");
+    let data_arg = data.display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_chengyun"))
+        .args([
+            "--data-dir",
+            &data_arg,
+            "bench",
+            "screen",
+            "--quick",
+            "--cases",
+            "120",
+            "--devices",
+            "40",
+        ])
+        .output()
+        .expect("run chengyun");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("intake_many: 120 cases created, 0 refused"),
+        "{text}"
+    );
+    assert!(text.contains("devices: 40 stored"), "{text}");
+    assert!(text.contains("40 latest states"), "{text}");
+    assert!(text.contains("case states: "), "{text}");
+    assert!(data.join("chengyun.db").exists(), "{text}");
+    // A second run refuses to pile onto the same database.
+    let out = Command::new(env!("CARGO_BIN_EXE_chengyun"))
+        .args(["--data-dir", &data_arg, "bench", "screen", "--quick"])
+        .output()
+        .expect("run chengyun");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds a database"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

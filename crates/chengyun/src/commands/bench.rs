@@ -7,6 +7,10 @@
 //! | `intake` | cases/s and p50/p95/p99 of `POST /api/v1/cases` at a fixed offered rate | a plain SQLite insert loop of the same rows |
 //! | `queries` | big-screen and evaluation latency over N cases' statistics | the same sums from the raw rows (no daily roll-up) |
 //! | `connections` | memory per authenticated JT/T 808 connection, messages/s over them | idle TCP connections to a bare tokio listener |
+//!
+//! `screen` is not a comparison but a fixture: it fills a data dir that `chengyun serve
+//! --data-dir` opens with the demo city, N cases through the real batch intake and M
+//! devices with latest positions, for `web/e2e/perf.mjs --url` to time the big screen.
 
 use anyhow::{Context, bail};
 use chengyun_domain::audit::{Actor, AuditEvent};
@@ -31,6 +35,9 @@ pub struct Options {
     pub seconds: Option<f64>,
     pub mosquitto: String,
     pub database_url: Option<String>,
+    pub devices: Option<usize>,
+    /// Where the screen scenario leaves its database (kept after the run).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
@@ -66,8 +73,9 @@ pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
             "intake" => intake(&o).await?,
             "queries" => queries(&o).await?,
             "connections" => connections(&o).await?,
+            "screen" => screen(&o).await?,
             other => bail!(
-                "unknown scenario {other:?}: use telemetry, intake, queries, connections or all"
+                "unknown scenario {other:?}: use telemetry, intake, queries, connections, screen or all"
             ),
         }
     }
@@ -586,5 +594,199 @@ async fn connections(o: &Options) -> anyhow::Result<()> {
     );
     drop(flooded);
     gw.stop().await;
+    Ok(())
+}
+
+/// Fills a data dir for the big-screen measurement: the demo city, every shipped
+/// scenario pack, `--cases` cases through [`chengyun_services::CaseService::intake_many`]
+/// (the demo's simulated reports: inspector and public sources over the whole
+/// catalogue, reported over the last 30 days, located, classified, deduplicated and
+/// dispatched by the demo's rules exactly as over HTTP) and `--devices` devices of every
+/// scene with their latest state. The directory is kept for `chengyun serve --data-dir`.
+async fn screen(o: &Options) -> anyhow::Result<()> {
+    use chengyun_domain::iot::{Device, GeoPoint};
+    use chengyun_sim::devices::{FleetSpec, Scene};
+    use chengyun_store::LatestState;
+    if o.backend != "sqlite" {
+        bail!(
+            "--backend {}: the screen scenario fills a SQLite data dir only",
+            o.backend
+        );
+    }
+    let n = o.cases.unwrap_or(if o.quick { 500 } else { 100_000 });
+    let m = o.devices.unwrap_or(if o.quick { 100 } else { 10_000 });
+    let dir = o.data_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "chengyun-screen-{n}-{m}-{}",
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        ))
+    });
+    let db = dir.join("chengyun.db");
+    if db.exists() {
+        bail!(
+            "--data-dir {}: already holds a database; the screen scenario needs an empty one",
+            dir.display()
+        );
+    }
+    println!("\n== screen: data dir with the demo city, {n} cases and {m} devices (sqlite)");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let store = chengyun_store::open(&db.display().to_string())
+        .await
+        .context("cannot open SQLite")?;
+    store.migrate().await.context("cannot migrate")?;
+    let t = Instant::now();
+    let spec = CitySpec::default();
+    city::generate(store.as_ref(), &spec, &|_| {})
+        .await
+        .context("cannot generate the demo city")?;
+    let config = chengyun_api::ApiConfig {
+        data_dir: dir.clone(),
+        ..chengyun_api::ApiConfig::default()
+    };
+    let state = chengyun_api::AppState::new(store.clone(), config)
+        .await
+        .context("cannot build the API state")?;
+    let actor = Actor::system("bench");
+    for key in chengyun_domain::iot::packs::keys() {
+        state
+            .iot()
+            .enable_pack(key, &actor)
+            .await
+            .with_context(|| format!("cannot enable scenario pack {key}"))?;
+    }
+    state
+        .reload_city()
+        .await
+        .context("cannot reload the city after enabling the packs")?;
+    println!("demo city and scenario packs in {:.2?}", t.elapsed());
+
+    // Cases, in batches of 1,000 through the real batch intake.
+    let t = Instant::now();
+    let now = chrono::Utc::now();
+    let span = chrono::Duration::days(30).num_seconds();
+    let system = state.cases().system_actor();
+    let bodies = people::report_bodies(11, n);
+    let (mut created, mut refused) = (0usize, 0usize);
+    let mut first_refusal: Option<String> = None;
+    for (c, chunk) in bodies.chunks(1_000).enumerate() {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for (k, body) in chunk.iter().enumerate() {
+            let i = c * 1_000 + k;
+            let mut new: chengyun_services::case::NewCase =
+                serde_json::from_value(body.clone()).context("a simulated report body")?;
+            // Oldest first, ending now: the trend panel sees a month of intake.
+            new.reported_at =
+                Some(now - chrono::Duration::seconds(span * (n - i) as i64 / n.max(1) as i64));
+            batch.push(new);
+        }
+        for r in state
+            .cases()
+            .intake_many(batch, &system)
+            .await
+            .map_err(|e| anyhow::anyhow!("batch intake failed: {e}"))?
+        {
+            match r {
+                Ok(_) => created += 1,
+                Err(e) => {
+                    refused += 1;
+                    first_refusal.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+    let took = t.elapsed();
+    println!(
+        "intake_many: {created} cases created, {refused} refused{} in {took:.2?} = {:.0} cases/s",
+        first_refusal
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default(),
+        created as f64 / took.as_secs_f64().max(1e-9)
+    );
+
+    // Devices: the scenes in the demo fleet's proportions, one shared credential hash.
+    let t = Instant::now();
+    let demo = FleetSpec::demo(11);
+    let demo_total: usize = demo.per_scene.iter().map(|(_, k)| k).sum();
+    let mut per_scene: Vec<(Scene, usize)> = demo
+        .per_scene
+        .iter()
+        .map(|(s, k)| (*s, m * k / demo_total.max(1)))
+        .collect();
+    let short = m - per_scene.iter().map(|(_, k)| k).sum::<usize>();
+    if let Some(first) = per_scene.first_mut() {
+        first.1 += short;
+    }
+    let fleet = chengyun_sim::devices::fleet(&FleetSpec { per_scene, ..demo }, &spec);
+    let hash = chengyun_services::auth::hash_password("chengyun-bench-device")
+        .map_err(|e| anyhow::anyhow!("cannot hash the device secret: {e}"))?;
+    let audit = AuditEvent::new(&actor, "device.upsert", "device", "");
+    let mut states = Vec::with_capacity(fleet.len());
+    for (i, d) in fleet.iter().enumerate() {
+        let a = &d.account;
+        let home = GeoPoint::new(a.home.0, a.home.1);
+        let mut device = Device::new(&a.device_id, a.product_key, &a.name, "DEMO-CGJ");
+        device.credential_hash = Some(hash.clone());
+        // HTTP devices are named by their bearer token, which is not a wire id.
+        device.terminal_id =
+            (a.protocol != chengyun_domain::iot::Protocol::Http).then(|| a.terminal_id.clone());
+        device.location = Some(home);
+        store
+            .upsert_device(&device, &audit)
+            .await
+            .with_context(|| format!("cannot store device {}", a.device_id))?;
+        let mut values = std::collections::BTreeMap::new();
+        values.insert(
+            "battery".to_owned(),
+            chengyun_domain::iot::Value::Int(40 + (i * 37 % 60) as i64),
+        );
+        states.push(LatestState {
+            device_id: a.device_id.clone(),
+            values,
+            location: Some(home),
+            last_seen: now - chrono::Duration::seconds((i % 600) as i64),
+            // One in ten has gone quiet.
+            online: i % 10 != 0,
+        });
+    }
+    let devices_took = t.elapsed();
+    let t = Instant::now();
+    let mut latest = 0;
+    for chunk in states.chunks(2_000) {
+        latest += store
+            .upsert_latest(chunk)
+            .await
+            .context("cannot store the latest states")?;
+    }
+    println!(
+        "devices: {} stored one by one in {devices_took:.2?} (the store has no bulk device upsert); {latest} latest states in bulk in {:.2?}",
+        fleet.len(),
+        t.elapsed()
+    );
+    // The mix of states the intake left (no workflow actions are run on them).
+    use chengyun_domain::case::workflow::CaseState as S;
+    let mut mix = Vec::new();
+    for st in [
+        S::Reported,
+        S::AwaitingVerification,
+        S::AwaitingRegistration,
+        S::Registered,
+        S::Dispatched,
+        S::Closed,
+    ] {
+        let q = chengyun_store::case::CaseQuery {
+            states: vec![st],
+            ..Default::default()
+        };
+        let k = store.count_cases(&q).await.context("cannot count cases")?;
+        if k > 0 {
+            mix.push(format!("{st:?} {k}"));
+        }
+    }
+    println!("case states: {}", mix.join(", "));
+    println!("data dir: {}", dir.display());
+    println!(
+        "serve it: CHENGYUN_WEB_DIR=$PWD/web/dist chengyun --data-dir {} serve",
+        dir.display()
+    );
     Ok(())
 }

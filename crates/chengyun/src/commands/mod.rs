@@ -70,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bus,
             quick,
             cases,
+            devices,
             messages,
             connections,
             rate,
@@ -81,12 +82,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bus,
                 quick,
                 cases,
+                devices,
                 messages,
                 connections,
                 rate,
                 seconds,
                 mosquitto,
                 database_url: cli.global.database_url.clone(),
+                data_dir: cli.global.data_dir.clone(),
             };
             bench::run(&scenario, opts).await
         }
