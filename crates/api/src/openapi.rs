@@ -42,7 +42,7 @@ use utoipa::{Modify, OpenApi};
         alarms::list, alarms::get, alarms::acknowledge, alarms::clear,
         rules::current, rules::put, rules::versions, rules::version, rules::export,
         rules::import,
-        packs::list, packs::enable, packs::overview, scenes::pack_kpis, scenes::case_track,
+        packs::list, packs::enable, packs::overview, scenes::pack_kpis, scenes::case_track, scenes::report_theft,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, ErrorCodeInfo)),
     modifiers(&Security, &DefaultError),

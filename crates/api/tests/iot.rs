@@ -765,3 +765,49 @@ async fn pack_kpis_and_case_tracks_answer_through_the_api() {
         .await
         .assert_error("not_found");
 }
+
+#[tokio::test]
+async fn a_theft_report_arms_the_tracker_and_shows_its_track() {
+    let (app, admin, _, _, _) = setup(0).await;
+    let r = app
+        .post("/api/v1/packs/ebike_antitheft/enable", &admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/devices",
+            &admin,
+            json!({"id": "bike-1", "product_key": "ebike_tracker_jt808", "name": "电动车 赣L00001",
+                   "owner_department": "YH-CENTER", "terminal_id": "013800000001",
+                   "location": {"lon": 117.03, "lat": 28.24}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Without a device the report is refused, naming the field.
+    let r = app
+        .post(
+            "/api/v1/iot/theft-reports",
+            &admin,
+            json!({"description": "电动车被盗", "lon": 117.03, "lat": 28.24}),
+        )
+        .await;
+    r.assert_error("invalid_input");
+    assert!(r.text.contains("device_id"), "{}", r.text);
+    let r = app
+        .post(
+            "/api/v1/iot/theft-reports",
+            &admin,
+            json!({"description": "小区车棚电动车被盗", "device_id": "bike-1", "lon": 117.03, "lat": 28.24,
+                   "reporter_name": "车主", "reporter_phone": "13900000001"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["case"]["matter_code"], "10901", "{}", r.text);
+    assert_eq!(r.body["case"]["device_id"], "bike-1", "{}", r.text);
+    let id = r.body["case"]["id"].as_i64().unwrap();
+    let d = app.get("/api/v1/devices/bike-1", &admin).await;
+    assert_eq!(d.body["device"]["armed"], true, "{}", d.text);
+    let t = app.get(&format!("/api/v1/cases/{id}/track"), &admin).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    assert_eq!(t.body["type"], "Feature", "{}", t.text);
+}

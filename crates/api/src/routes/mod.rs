@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/packs/{key}/enable", post(packs::enable))
         .route("/api/v1/iot/overview", get(packs::overview))
         .route("/api/v1/iot/kpis", get(scenes::pack_kpis))
+        .route("/api/v1/iot/theft-reports", post(scenes::report_theft))
         .route("/api/v1/cases/{id}/track", get(scenes::case_track))
         .merge(crate::open311::routes::router())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", crate::openapi::openapi()))

@@ -7,7 +7,9 @@ use crate::error::ApiResult;
 use crate::extract::{CurrentUser, Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
+use axum::http::StatusCode;
 use chengyun_domain::auth::Permission;
+use chengyun_services::case::{CaseView, NewCase};
 use chengyun_services::iot::KpiValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -34,6 +36,26 @@ pub async fn case_track(
         track.to,
         &track.fixes,
     )))
+}
+
+/// Reports a stolen e-bike (被盗报案): a theft case linked to the bike's
+/// tracker (`device_id`, required; `source` public by default or hotline),
+/// and the tracker is armed so that any movement raises an alarm. Follow it at
+/// `GET /api/v1/cases/{id}/track`; close it with `outcome {solved, recovered}`
+/// (which disarms the tracker and feeds the pack's KPIs).
+#[utoipa::path(post, path = "/api/v1/iot/theft-reports", tag = "iot",
+    request_body = NewCase,
+    responses((status = 201, description = "The theft case", body = CaseView)),
+    security(("session" = []), ("token" = [])))]
+pub async fn report_theft(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Json(body): Json<NewCase>,
+) -> ApiResult<(StatusCode, Json<CaseView>)> {
+    me.require(Permission::ReadCity)?;
+    let actor = actor_of(&state, &me);
+    let view = state.iot().report_theft(body, &actor).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// The period and pack of a KPI query.
