@@ -3,6 +3,7 @@
 
 import type { FeatureCollection } from './geo';
 import { THEME } from './theme';
+import { FILL_ALPHA_OVER_TILES, type MapTiles, tiledGeo, withAlpha } from './tiles';
 
 export interface MapPoint {
   name: string;
@@ -31,6 +32,8 @@ export interface AreaMapInput {
   roam?: boolean;
   /** Points drawn with a ripple for a moment (a new case, an alarm). */
   flashes?: readonly { name: string; lon: number; lat: number }[];
+  /** The tile layer drawn under the map, if the server has one: Web Mercator, see-through fills. */
+  tiles?: MapTiles | null;
 }
 
 /** The largest value, at least 1 so the legend always has a range. */
@@ -72,9 +75,9 @@ export function areaMapOption(input: AreaMapInput) {
       calculable: false,
       text: [`${input.metricLabel}（${input.unit}）高`, '低'],
       textStyle: { color: THEME.text, fontSize: 14 },
-      inRange: { color: [...THEME.ramp] },
+      inRange: { color: input.tiles ? THEME.ramp.map((c) => withAlpha(c, FILL_ALPHA_OVER_TILES)) : [...THEME.ramp] },
     },
-    geo: {
+    geo: tiledGeo({
       map: input.mapName,
       nameProperty: 'code',
       roam: input.roam ?? false,
@@ -94,7 +97,7 @@ export function areaMapOption(input: AreaMapInput) {
         label: { show: true, color: '#ffffff' },
         itemStyle: { areaColor: '#2a7de1', borderColor: '#bfe9ff', borderWidth: 2 },
       },
-    },
+    }, input.tiles),
     series: [
       { type: 'map', name: input.metricLabel, geoIndex: 0, data },
       ...groups.map((g) => ({

@@ -11,6 +11,9 @@ import type { Location, Me, StandardClass } from '../api/types';
 import { STATE_ZH, stepZh } from '../cases/labels';
 import { echarts } from '../charts/echarts';
 import { featureCollection } from '../charts/geo';
+import { attachTiles, lonLatAtPixel } from '../charts/tilelayer';
+import { tiledGeo } from '../charts/tiles';
+import { mapTiles } from '../api/map';
 import { THEME } from '../charts/theme';
 import { byId, el, errorText, goLogin } from '../dom';
 import { caseEvent, subscribe } from '../live/sse';
@@ -29,11 +32,15 @@ function refresh(): void {
 
 async function setupMap(me: Me): Promise<echarts.ECharts> {
   const chart = echarts.init(byId('rp-map'));
-  const areas = me.scope.kind === 'area' ? [await api.area(me.scope.area)] : await api.areas({ level: 'district', boundary: true });
+  const [areas, tiles] = await Promise.all([
+    me.scope.kind === 'area' ? api.area(me.scope.area).then((a) => [a]) : api.areas({ level: 'district', boundary: true }),
+    mapTiles(),
+  ]);
   const { fc } = featureCollection(areas);
   echarts.registerMap('report', fc as unknown as Parameters<typeof echarts.registerMap>[1]);
+  attachTiles(chart, byId('rp-map'), tiles);
   chart.setOption({
-    geo: {
+    geo: tiledGeo({
       map: 'report',
       nameProperty: 'code',
       roam: true,
@@ -43,11 +50,11 @@ async function setupMap(me: Me): Promise<echarts.ECharts> {
       label: { show: true, color: '#e9f4ff', fontSize: 12, formatter: (p: { name: string }) => fc.features.find((f) => f.properties.code === p.name)?.properties.name ?? '' },
       itemStyle: { areaColor: THEME.areaFill, borderColor: THEME.areaBorder },
       emphasis: { disabled: true },
-    },
+    }, tiles),
     series: [{ type: 'scatter', coordinateSystem: 'geo', symbol: 'pin', symbolSize: 36, itemStyle: { color: THEME.danger }, data: [] }],
   });
   chart.getZr().on('click', (e: { offsetX: number; offsetY: number }) => {
-    const p = chart.convertFromPixel({ geoIndex: 0 }, [e.offsetX, e.offsetY]) as number[] | undefined;
+    const p = lonLatAtPixel(chart, tiles, [e.offsetX, e.offsetY]);
     if (p && Number.isFinite(p[0]) && Number.isFinite(p[1])) void locate(chart, p[1]!, p[0]!);
   });
   (window as unknown as { __chengyunReport: unknown }).__chengyunReport = {

@@ -14,6 +14,9 @@ import { echarts } from '../charts/echarts';
 import { type FeatureCollection, featureCollection } from '../charts/geo';
 import { type Kpi, formatCount, visibleKpis } from '../charts/kpi';
 import { type MapPoint, areaMapOption } from '../charts/map';
+import { TileLayer } from '../charts/tilelayer';
+import type { MapTiles } from '../charts/tiles';
+import { mapTiles } from '../api/map';
 import { rankingBarOption } from '../charts/ranking';
 import { THEME } from '../charts/theme';
 import { dayWindows, trendOption } from '../charts/trend';
@@ -107,7 +110,11 @@ class MapScreen {
   /** Device positions: one bounded page, re-read when devices report. */
   devices: DevicePoint[] = [];
 
-  constructor() {
+  /** `tiles`: the server's tile layer, drawn under the map; null draws the map alone. */
+  constructor(private readonly tiles: MapTiles | null) {
+    if (tiles) {
+      new TileLayer(this.chart, byId('map'), tiles, { displayScale: () => fitScale(window.innerWidth, window.innerHeight), creditSize: 14 });
+    }
     this.metric = new OpenCaseLoad(() => this.markers.get(this.scopeArea()));
     this.chart.on('click', (p) => {
       const area = p.seriesType === 'scatter' ? (p.data as { area?: string | null } | undefined)?.area : p.name;
@@ -222,6 +229,7 @@ class MapScreen {
         points,
         pointColors: COLOUR_POINT,
         flashes: this.flashes,
+        tiles: this.tiles,
       });
     option.series.push(...(deviceSeries(this.devices) as unknown as (typeof option.series)[number][]));
     this.chart.setOption(option, true);
@@ -382,6 +390,8 @@ async function rootArea(me: Me): Promise<Area> {
 }
 
 async function main(): Promise<void> {
+  // Asked alongside the session, so the map's first frame waits for nothing more.
+  const tiles = mapTiles();
   scaleCanvas();
   window.addEventListener('resize', scaleCanvas);
   startClock();
@@ -397,7 +407,7 @@ async function main(): Promise<void> {
     const scopeArea = root.level === 'city' ? undefined : root.code;
     byId('city-name').textContent = root.name;
     document.title = `${root.name} · 城市运行大屏`;
-    const screen = new MapScreen();
+    const screen = new MapScreen(await tiles);
     const trend = echarts.init(byId('trend'));
     const ranking = echarts.init(byId('ranking'));
     // Panels change size as their neighbours fill in (KPI cards, the feed): follow them.

@@ -10,6 +10,9 @@ import { CLOCK_ZH, SOURCE_ZH, STATE_ZH, URGENCY_ZH, stepZh } from '../cases/labe
 import { colourText, remainingText, rowColour, usedPercent } from '../cases/timer';
 import { echarts } from '../charts/echarts';
 import { featureCollection } from '../charts/geo';
+import { attachTiles } from '../charts/tilelayer';
+import { tiledGeo } from '../charts/tiles';
+import { mapTiles } from '../api/map';
 import { THEME } from '../charts/theme';
 import { dayWindows } from '../charts/trend';
 import { el, errorText } from '../dom';
@@ -102,7 +105,7 @@ async function drawMap(box: HTMLElement, v: CaseView): Promise<void> {
     box.replaceChildren(el('p', { class: 'muted' }, '案件没有坐标，无法在地图上标注。'));
     return;
   }
-  const area = await api.area(code);
+  const [area, tiles] = await Promise.all([api.area(code), mapTiles()]);
   const { fc } = featureCollection([area]);
   if (fc.features.length === 0) {
     box.replaceChildren(el('p', { class: 'muted' }, `${area.name} 没有边界数据。`));
@@ -111,13 +114,14 @@ async function drawMap(box: HTMLElement, v: CaseView): Promise<void> {
   const name = `case-${code}`;
   echarts.registerMap(name, fc as unknown as Parameters<typeof echarts.registerMap>[1]);
   const chart = echarts.init(box);
+  attachTiles(chart, box, tiles);
   chart.setOption({
     tooltip: { trigger: 'item' },
-    geo: {
+    geo: tiledGeo({
       map: name, nameProperty: 'code', roam: true, layoutCenter: ['50%', '50%'], layoutSize: '95%', selectedMode: false,
       label: { show: true, formatter: () => area.name, color: '#e9f4ff' },
       itemStyle: { areaColor: THEME.areaFill, borderColor: THEME.areaBorder }, emphasis: { disabled: true },
-    },
+    }, tiles),
     series: [{ type: 'scatter', coordinateSystem: 'geo', symbol: 'pin', symbolSize: 34, itemStyle: { color: THEME.danger }, data: [{ name: c.number, value: [c.lon, c.lat] }] }],
   });
   box.dataset.ready = 'true';

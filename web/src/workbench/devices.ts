@@ -8,6 +8,9 @@ import { type AlarmItem, type CommandDef, type CommandRecord, type DeviceDetail,
 import type { Me } from '../api/types';
 import { echarts } from '../charts/echarts';
 import { featureCollection } from '../charts/geo';
+import { attachTiles } from '../charts/tilelayer';
+import { tiledGeo } from '../charts/tiles';
+import { mapTiles } from '../api/map';
 import { telemetryOption, telemetrySeries } from '../charts/telemetry';
 import { THEME } from '../charts/theme';
 import { devicePoints, deviceSeries, trackCoords, trackSeries } from '../charts/track';
@@ -150,7 +153,7 @@ class DeviceMap {
     }
     const loc = await api.locate(p.lat, p.lon).catch(() => null);
     const code = loc?.district?.code ?? null;
-    const areas = code ? [await api.area(code)] : await api.areas({ level: 'city', boundary: true });
+    const [areas, tiles] = await Promise.all([code ? api.area(code).then((a) => [a]) : api.areas({ level: 'city', boundary: true }), mapTiles()]);
     const { fc } = featureCollection(areas);
     if (fc.features.length === 0) {
       this.box.replaceChildren(el('p', { class: 'muted' }, '没有可绘制的区域边界。'));
@@ -159,13 +162,14 @@ class DeviceMap {
     const name = `device-${code ?? 'city'}`;
     echarts.registerMap(name, fc as unknown as Parameters<typeof echarts.registerMap>[1]);
     this.chart = echarts.init(this.box);
+    attachTiles(this.chart, this.box, tiles);
     this.base = {
       tooltip: { trigger: 'item' },
-      geo: {
+      geo: tiledGeo({
         map: name, nameProperty: 'code', roam: true, layoutCenter: ['50%', '50%'], layoutSize: '95%', selectedMode: false,
         label: { show: true, color: '#e9f4ff', formatter: (x: { name: string }) => fc.features.find((f) => f.properties.code === x.name)?.properties.name ?? x.name },
         itemStyle: { areaColor: THEME.areaFill, borderColor: THEME.areaBorder }, emphasis: { disabled: true },
-      },
+      }, tiles),
     };
     this.draw(d, null);
     new ResizeObserver(() => this.chart?.resize()).observe(this.box);
