@@ -1,24 +1,37 @@
 //! The internal bus: typed events published by one part of chengyun and
-//! consumed by others (the live feed, caches, webhooks). In-process by default;
-//! several nodes share one bus through NATS JetStream (a later backend behind
-//! the same trait).
+//! consumed by others (the live feed, caches, webhooks, the IoT case
+//! listener). Two backends behind one [`Bus`] trait:
+//!
+//! - [`InProcessBus`] (default): a tokio broadcast channel inside one process.
+//! - `NatsBus` (cargo feature `nats`): a NATS JetStream stream shared by
+//!   several chengyun nodes; each node fans what it consumes out locally
+//!   through the same kind of broadcast channel (see the `nats` module).
 //!
 //! Delivery is at-most-once per subscriber: a subscriber that falls more than
 //! [`InProcessBus::CAPACITY`] events behind is told how many it missed
 //! ([`Received::Lagged`]) so it can resynchronise from the store.
+//! [`Subscription::recv_with_origin`] also tells whether an event was
+//! published by this process ([`Origin::Local`]) or by another node.
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
+
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "nats")]
+pub use nats::{BusError, NatsBus, NatsBusConfig};
 
 /// Something that happened, as other parts of the system need to hear it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The city model changed (areas, grids, departments, staff, components,
-    /// local classes): spatial indexes and catalogues must be reloaded.
+    /// local classes, scenario packs, case settings): spatial indexes and
+    /// catalogues must be reloaded (every node reloads on it).
     CityChanged {
-        /// What changed: `areas`, `grids`, `departments`, `staff`, `components`, `classes`.
+        /// What changed: `areas`, `grids`, `departments`, `staff`, `components`,
+        /// `classes`, `packs` or `case_settings`.
         what: String,
         /// Rows written.
         count: u64,
@@ -123,24 +136,67 @@ pub enum Received {
     Closed,
 }
 
+/// Where a received event was published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// By this bus handle's process (its own node).
+    Local,
+    /// By another node sharing the bus (NATS only).
+    Remote,
+}
+
 /// Publish and subscribe.
 pub trait Bus: Send + Sync + 'static {
-    /// Publishes to every current subscriber; returns how many got it.
+    /// Publishes to every subscriber. Answers how many subscribers of this
+    /// process will get it: for the in-process bus those that got it; for
+    /// NATS those subscribed when it was queued (0 if it was dropped because
+    /// the publish queue was full), as it reaches them only after its round
+    /// trip through the stream.
     fn publish(&self, event: Event) -> usize;
     fn subscribe(&self) -> Subscription;
+    /// `inprocess` or `nats`, for logs and the bench output.
+    fn kind(&self) -> &'static str {
+        "inprocess"
+    }
+    /// Whether the bus can deliver now (NATS: connected and consuming);
+    /// the in-process bus always can.
+    fn is_connected(&self) -> bool {
+        true
+    }
+}
+
+/// What travels on a node's local broadcast channel.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "cloned once per subscriber and moved out at once; boxing would allocate per event"
+)]
+pub(crate) enum Item {
+    Event(Event, Origin),
+    /// The node's consumer lost this many events (they left the stream
+    /// before it resubscribed): every subscriber is told as `Lagged`.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    Missed(u64),
 }
 
 /// A stream of events for one subscriber.
 pub struct Subscription {
-    rx: broadcast::Receiver<Event>,
+    rx: broadcast::Receiver<Item>,
 }
 
 impl Subscription {
     pub async fn recv(&mut self) -> Received {
+        self.recv_with_origin().await.0
+    }
+
+    /// [`Subscription::recv`] with where the event was published; the origin
+    /// of `Lagged` and `Closed` is [`Origin::Local`].
+    pub async fn recv_with_origin(&mut self) -> (Received, Origin) {
         match self.rx.recv().await {
-            Ok(e) => Received::Event(e),
-            Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
-            Err(broadcast::error::RecvError::Closed) => Received::Closed,
+            Ok(Item::Event(e, origin)) => (Received::Event(e), origin),
+            Ok(Item::Missed(n)) => (Received::Lagged(n), Origin::Local),
+            Err(broadcast::error::RecvError::Lagged(n)) => (Received::Lagged(n), Origin::Local),
+            Err(broadcast::error::RecvError::Closed) => (Received::Closed, Origin::Local),
         }
     }
 }
@@ -148,7 +204,7 @@ impl Subscription {
 /// The embedded, single-process bus.
 #[derive(Clone)]
 pub struct InProcessBus {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Item>,
 }
 
 impl InProcessBus {
@@ -169,7 +225,7 @@ impl Default for InProcessBus {
 
 impl Bus for InProcessBus {
     fn publish(&self, event: Event) -> usize {
-        self.tx.send(event).unwrap_or(0)
+        self.tx.send(Item::Event(event, Origin::Local)).unwrap_or(0)
     }
 
     fn subscribe(&self) -> Subscription {
@@ -227,7 +283,10 @@ mod tests {
             bus.publish(changed(i));
         }
         assert_eq!(s.recv().await, Received::Lagged(3));
-        assert_eq!(s.recv().await, Received::Event(changed(3)));
+        assert_eq!(
+            s.recv_with_origin().await,
+            (Received::Event(changed(3)), Origin::Local)
+        );
     }
 
     #[tokio::test]
