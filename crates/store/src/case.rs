@@ -533,6 +533,17 @@ pub trait CaseStore: Send + Sync + 'static {
     ) -> Result<u64>;
     /// Undelivered deliveries whose next attempt is due, oldest first.
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<WebhookDelivery>>;
+    /// Claims up to `limit` due deliveries for one delivery round, oldest
+    /// first: their next attempt moves to `lease_until` in the same statement,
+    /// so another server process on the same database does not take them too
+    /// (and they come due again if this one dies before recording the
+    /// attempt). Answers the claimed rows, by id.
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>>;
     /// Records an attempt: delivered (`error` None) or failed with the next
     /// attempt time (`None` = give up).
     async fn record_delivery_attempt(

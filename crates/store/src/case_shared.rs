@@ -1326,6 +1326,42 @@ macro_rules! impl_case_store {
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
+            async fn claim_due_deliveries(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::case::WebhookDelivery>> {
+                // The due condition is repeated outside the sub-select: a
+                // concurrent claimer that locked the same rows first has moved
+                // them past `now`, and PostgreSQL re-checks the outer condition
+                // on the updated row, so each row goes to one claimer.
+                // No table alias: SQLite's RETURNING does not accept one.
+                let sql = format!(
+                    "UPDATE webhook_deliveries SET next_attempt_at = $1 \
+                     WHERE id IN (SELECT d.id FROM webhook_deliveries d WHERE d.delivered_at IS NULL \
+                     AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= $2 \
+                     ORDER BY d.next_attempt_at, d.id LIMIT $3) \
+                     AND delivered_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= $2 \
+                     RETURNING {}",
+                    $crate::case_rows::DELIVERY_COLUMNS.replace("t.", "")
+                );
+                let rows: Vec<$crate::case_rows::DeliveryRow> = self
+                    .fetch_rows(
+                        sql,
+                        vec![
+                            $crate::sql::stored_time(lease_until).into(),
+                            $crate::sql::stored_time(now).into(),
+                            i64::from(limit.max(1)).into(),
+                        ],
+                    )
+                    .await?;
+                let mut claimed: Vec<$crate::case::WebhookDelivery> =
+                    rows.into_iter().map(Into::into).collect();
+                claimed.sort_by_key(|d| d.id);
+                Ok(claimed)
+            }
+
             async fn record_delivery_attempt(
                 &self,
                 id: i64,

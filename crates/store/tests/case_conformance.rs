@@ -269,8 +269,63 @@ async fn settings_idempotency_and_webhooks(s: &dyn Database) {
     ));
 }
 
+/// Several server processes poll one database: each due delivery is claimed
+/// by one of them, and comes due again when its lease ends.
+async fn webhook_deliveries_are_claimed_once(s: &dyn Database) {
+    s.put_webhook(
+        &Webhook {
+            id: 0,
+            url: "http://127.0.0.1:9/h".into(),
+            secret: "0123456789abcdef".into(),
+            event_filter: "*".into(),
+            enabled: true,
+            created_by: None,
+        },
+        &audit(),
+    )
+    .await
+    .unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 3, 10, 2, 0, 0).unwrap();
+    for i in 0..60 {
+        s.enqueue_deliveries("case.changed.created", &serde_json::json!({ "i": i }), now)
+            .await
+            .unwrap();
+    }
+    let lease = now + chrono::Duration::minutes(5);
+    // Two claimers racing, 7 rows a round each, until nothing is due.
+    let claimer = || async {
+        let mut got = Vec::new();
+        loop {
+            let round = s.claim_due_deliveries(now, lease, 7).await.unwrap();
+            if round.is_empty() {
+                return got;
+            }
+            assert!(round.len() <= 7);
+            assert!(round.windows(2).all(|w| w[0].id < w[1].id));
+            got.extend(round.into_iter().map(|d| d.id));
+        }
+    };
+    let (a, b) = tokio::join!(claimer(), claimer());
+    let mut all: Vec<i64> = a.iter().chain(b.iter()).copied().collect();
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a delivery was claimed twice");
+    assert_eq!(all.len(), 60);
+    // Claimed rows are not due (for anyone) until the lease ends.
+    assert!(s.due_deliveries(now, 100).await.unwrap().is_empty());
+    s.record_delivery_attempt(all[0], now, None, None)
+        .await
+        .unwrap();
+    let after = lease + chrono::Duration::seconds(1);
+    let again = s.claim_due_deliveries(after, after, 100).await.unwrap();
+    assert_eq!(again.len(), 59, "the delivered one stays delivered");
+    assert_eq!(again[0].id, all[1]);
+}
+
 conformance!(
     cases_numbers_versions_and_atomic_import,
     stat_sums_group_in_sql,
-    settings_idempotency_and_webhooks
+    settings_idempotency_and_webhooks,
+    webhook_deliveries_are_claimed_once
 );
