@@ -1,6 +1,6 @@
 //! The application state, built once at start and shared by every request.
 
-use chengyun_bus::{DynBus, InProcessBus};
+use chengyun_bus::{DynBus, Event, InProcessBus, Origin, Received};
 use chengyun_domain::city::Location;
 use chengyun_domain::codes::{ClassCode, DivisionCode};
 use chengyun_domain::standard::{Catalogue, ClassKind, StandardClass};
@@ -44,6 +44,8 @@ pub struct ApiConfig {
     /// Settings of the IoT service (group commit, rate limits, offline
     /// detection, command timeouts, pack department hints).
     pub iot: IotConfig,
+    /// The optional tile layer under the maps (`GET /api/v1/map/config`).
+    pub map: crate::routes::map::MapConfig,
 }
 
 impl Default for ApiConfig {
@@ -59,6 +61,7 @@ impl Default for ApiConfig {
             sse_heartbeat: Duration::from_secs(15),
             sse_buffer: 1024,
             iot: IotConfig::default(),
+            map: crate::routes::map::MapConfig::default(),
         }
     }
 }
@@ -228,6 +231,8 @@ struct Inner {
     ingest: SourceContext,
     /// Serialises reloads so an older reload never overwrites a newer one.
     reload: tokio::sync::Mutex<()>,
+    /// The device gateways this node runs, as bound (`GET /api/v1/iot/gateways`).
+    gateways: RwLock<Vec<crate::routes::gateways::Gateway>>,
 }
 
 /// Everything a handler needs. Cheap to clone.
@@ -289,7 +294,7 @@ impl AppState {
             Some(iot.clone()),
             config.sse_buffer,
         );
-        Ok(AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 store,
                 config,
@@ -302,8 +307,68 @@ impl AppState {
                 ingest_stop,
                 ingest,
                 reload: tokio::sync::Mutex::new(()),
+                gateways: RwLock::new(Vec::new()),
             }),
-        })
+        };
+        state.follow_city_changes();
+        Ok(state)
+    }
+
+    /// Reloads this node when another node on the bus announces a change of
+    /// the city model or the case settings ([`AppState::city_changed`]); the
+    /// node's own announcements are skipped (it reloaded before announcing).
+    /// On a shared bus, missed events (`Lagged`) reload too. The task ends
+    /// with the state or the bus.
+    fn follow_city_changes(&self) {
+        let mut sub = self.inner.bus.subscribe();
+        let shared = self.inner.bus.kind() != "inprocess";
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let (got, origin) = sub.recv_with_origin().await;
+                let what = match got {
+                    Received::Event(Event::CityChanged { what, .. })
+                        if origin == Origin::Remote =>
+                    {
+                        what
+                    }
+                    Received::Lagged(n) if shared => format!("everything ({n} bus events missed)"),
+                    Received::Closed => break,
+                    _ => continue,
+                };
+                let Some(inner) = weak.upgrade() else { break };
+                let state = AppState { inner };
+                let done = if what == "case_settings" {
+                    state.inner.cases.reload().await.map_err(|e| e.to_string())
+                } else {
+                    state.reload_city().await.map_err(|e| e.to_string())
+                };
+                match done {
+                    Ok(()) => tracing::info!(%what, "reloaded after a change on another node"),
+                    Err(e) => {
+                        tracing::error!(%what, error = %e, "cannot reload after a change on another node")
+                    }
+                }
+            }
+        });
+    }
+
+    /// After a write to the city model (`what`: `areas`, `grids`, `classes`,
+    /// `packs` …; `count` rows): reloads this node ([`AppState::reload_city`])
+    /// and announces it on the bus, so the other nodes sharing it reload too.
+    pub async fn city_changed(&self, what: &str, count: u64) -> Result<(), StoreError> {
+        self.reload_city().await?;
+        self.announce_change(what, count);
+        Ok(())
+    }
+
+    /// Publishes `CityChanged { what, count }` (after this node reloaded
+    /// itself); `case_settings` makes other nodes reload only the case service.
+    pub fn announce_change(&self, what: &str, count: u64) {
+        self.inner.bus.publish(Event::CityChanged {
+            what: what.to_string(),
+            count,
+        });
     }
 
     /// The case loop service.
@@ -338,6 +403,27 @@ impl AppState {
         let mut ctx = self.inner.ingest.clone();
         ctx.counters = Arc::new(chengyun_ingest::source::SourceCounters::default());
         ctx
+    }
+
+    /// Records a device gateway this node started (with its bound address), so
+    /// integrators and the simulator can ask where to connect.
+    pub fn add_gateway(&self, gateway: crate::routes::gateways::Gateway) {
+        let mut g = self
+            .inner
+            .gateways
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        g.retain(|x| x.name != gateway.name);
+        g.push(gateway);
+    }
+
+    /// The device gateways this node runs.
+    pub fn gateways(&self) -> Vec<crate::routes::gateways::Gateway> {
+        self.inner
+            .gateways
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Asks every ingest source started with [`AppState::ingest_context`] to stop.

@@ -811,3 +811,69 @@ async fn a_theft_report_arms_the_tracker_and_shows_its_track() {
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
     assert_eq!(t.body["type"], "Feature", "{}", t.text);
 }
+
+#[tokio::test]
+async fn a_rotated_credential_replaces_the_old_one_at_once() {
+    let (app, admin, yh, _yj, created) = setup(1).await;
+    let old = created[0]["token"].as_str().expect("token").to_string();
+    let reading = json!([{"values": {"temp": 21.5}}]);
+    let r = post_telemetry(&app, &old, reading.clone()).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    // Only an administrator may rotate; the answer is the new secret and token.
+    let r = app
+        .post("/api/v1/devices/yh-00/credential", &yh, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = app
+        .post("/api/v1/devices/nope/credential", &admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = app
+        .post("/api/v1/devices/yh-00/credential", &admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let new = r.body["token"].as_str().expect("new token").to_string();
+    assert_ne!(new, old);
+    assert!(
+        new.ends_with(r.body["secret"].as_str().unwrap()),
+        "{}",
+        r.text
+    );
+    let r = post_telemetry(&app, &old, reading.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "old token: {}", r.text);
+    let r = post_telemetry(&app, &new, reading).await;
+    assert!(r.status.is_success(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn the_gateways_list_names_the_bound_tcp_gateways_and_the_http_endpoints() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let r = app.get("/api/v1/iot/gateways", &Auth::None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let r = app.get("/api/v1/iot/gateways", &admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let names: Vec<&str> = r.body["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, ["http", "gb28181"], "no TCP gateway started yet");
+    assert_eq!(
+        r.body["gateways"][0]["path"], "/ingest/http/v1/telemetry",
+        "{}",
+        r.text
+    );
+    app.state
+        .add_gateway(chengyun_api::routes::gateways::Gateway {
+            name: "jt808".into(),
+            protocol: "JT/T 808 over TCP".into(),
+            address: Some("127.0.0.1:6808".into()),
+            path: None,
+            credential: "auth code".into(),
+        });
+    let r = app.get("/api/v1/iot/gateways", &admin).await;
+    assert_eq!(r.body["gateways"][0]["name"], "jt808", "{}", r.text);
+    assert_eq!(r.body["gateways"][0]["address"], "127.0.0.1:6808");
+}

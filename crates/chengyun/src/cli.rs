@@ -76,13 +76,16 @@ pub enum Command {
             default_value = "chengyun-demo"
         )]
         admin_password: String,
-        /// The server's JT/T 808 gateway (host:port). Without any gateway flag the
-        /// simulator runs the gateways itself and forwards alarms to the target as cases.
+        /// The server's JT/T 808 gateway (host:port) [default: as the server answers at
+        /// GET /api/v1/iot/gateways].
         #[arg(long)]
         jt808: Option<SocketAddr>,
-        /// The server's watch gateway (host:port).
+        /// The server's watch gateway (host:port) [default: as the server answers].
         #[arg(long)]
         watch: Option<SocketAddr>,
+        /// The MQTT broker the server reads (host:port) [default: as the server answers].
+        #[arg(long)]
+        mqtt: Option<SocketAddr>,
         /// The server's HTTP telemetry URL (…/ingest/http/v1/telemetry).
         #[arg(long)]
         http_telemetry: Option<String>,
@@ -240,6 +243,10 @@ pub struct SimArgs {
     /// Stop after this many seconds [default: run until Ctrl-C].
     #[arg(long = "sim-duration")]
     pub duration: Option<f64>,
+    /// Department code that owns the simulated devices on a server that lacks the demo
+    /// city's departments (DEMO-GA, DEMO-XF …).
+    #[arg(long = "sim-owner")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

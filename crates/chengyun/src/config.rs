@@ -20,6 +20,22 @@ pub struct Config {
     pub log: LogConfig,
     pub ingest: IngestConfig,
     pub mqtt: MqttConfig,
+    pub iot: IotSection,
+    pub map: MapSection,
+}
+
+/// The IoT brain's city-specific settings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct IotSection {
+    /// The scenario packs' department hints → this city's department codes,
+    /// e.g. `police = "YT-GA"`, `fire_department = "YT-XF"`. Enabling a pack
+    /// installs a dispatch rule for each mapped alarm whose hint is named here,
+    /// so a stolen e-bike goes straight to the police. Hints: `police`,
+    /// `community`, `judicial_office`, `railway_patrol`, `traffic_enforcement`,
+    /// `market_supervision`, `fire_department`, `sanitation`,
+    /// `street_lighting`, `component_owner` (see `GET /api/v1/packs`).
+    pub departments: std::collections::BTreeMap<String, String>,
 }
 
 /// The TCP device gateways. Off unless given: a server should not open
@@ -91,6 +107,163 @@ impl MqttConfig {
     }
 }
 
+/// The optional raster tile layer under the maps. The pages draw the city's
+/// own GeoJSON boundaries and need no tile server; a city that has one names
+/// it here and the big screen and the workbench draw its tiles underneath
+/// (Web Mercator, 256 px XYZ tiles). Served at `GET /api/v1/map/config`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapSection {
+    /// The tile URL template (`CHENGYUN_MAP_TILE_URL`; empty turns tiles off):
+    /// http or https, with `{z}`, `{x}` and `{y}` (or `{-y}`, TMS rows from
+    /// the south) and `{s}` for one of `subdomains`, e.g.
+    /// `https://tiles.example.cn/{z}/{x}/{y}.png`.
+    pub tile_url: Option<String>,
+    /// The characters `{s}` takes, one per host, e.g. `abc`
+    /// (`CHENGYUN_MAP_SUBDOMAINS`).
+    pub subdomains: String,
+    /// The datum the tiles are drawn in: `wgs84` (default) or `gcj02`
+    /// (`CHENGYUN_MAP_TILE_CRS`). AutoNavi (高德), Tencent and most providers
+    /// in China serve GCJ-02; our data stays WGS-84 and is shifted to match.
+    pub tile_crs: String,
+    /// The text shown in the map's corner (`CHENGYUN_MAP_ATTRIBUTION`);
+    /// required with `tile_url`: providers require their credit, and maps
+    /// published in China their approval number (审图号).
+    pub attribution: Option<String>,
+    /// The lowest zoom the tile server has (`CHENGYUN_MAP_MIN_ZOOM`), default 3.
+    pub min_zoom: u8,
+    /// The highest zoom the tile server has (`CHENGYUN_MAP_MAX_ZOOM`), default 18.
+    pub max_zoom: u8,
+}
+
+impl Default for MapSection {
+    fn default() -> Self {
+        Self {
+            tile_url: None,
+            subdomains: String::new(),
+            tile_crs: "wgs84".into(),
+            attribution: None,
+            min_zoom: 3,
+            max_zoom: 18,
+        }
+    }
+}
+
+/// The highest zoom level accepted (tile pyramids stop well before).
+const MAX_TILE_ZOOM: u8 = 22;
+/// The longest tile URL template and attribution accepted.
+const MAX_TILE_URL_LEN: usize = 2048;
+const MAX_ATTRIBUTION_LEN: usize = 300;
+
+impl MapSection {
+    /// The checked tile layer, or `None` when no tile URL is set.
+    pub fn tiles(&self) -> anyhow::Result<Option<chengyun_api::routes::map::TileLayer>> {
+        use chengyun_api::routes::map::{TileCrs, TileLayer};
+        let Some(url) = self.tile_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        if url.len() > MAX_TILE_URL_LEN {
+            bail!("map.tile_url is longer than {MAX_TILE_URL_LEN} characters");
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            bail!("map.tile_url {url:?} must not contain spaces or control characters");
+        }
+        let lower = url.to_ascii_lowercase();
+        let Some(rest) = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"))
+        else {
+            bail!("map.tile_url {url:?} must start with http:// or https://");
+        };
+        if rest.split(['/', '?', '#']).next().unwrap_or("").is_empty() {
+            bail!("map.tile_url {url:?} names no host");
+        }
+        let mut seen = Vec::new();
+        let mut tail = url;
+        while let Some(open) = tail.find(['{', '}']) {
+            if tail[open..].starts_with('}') {
+                bail!("map.tile_url {url:?} has a '}}' without its '{{'");
+            }
+            let Some(len) = tail[open..].find('}') else {
+                bail!("map.tile_url {url:?} has a '{{' without its '}}'");
+            };
+            let name = &tail[open + 1..open + len];
+            if !matches!(name, "z" | "x" | "y" | "-y" | "s") {
+                bail!(
+                    "map.tile_url has an unknown placeholder {{{name}}}: \
+                     use {{z}}, {{x}}, {{y}} (or {{-y}} for TMS rows) and {{s}}"
+                );
+            }
+            seen.push(name);
+            tail = &tail[open + len + 1..];
+        }
+        for need in ["z", "x"] {
+            if !seen.contains(&need) {
+                bail!("map.tile_url {url:?} must contain {{{need}}}");
+            }
+        }
+        if !seen.contains(&"y") && !seen.contains(&"-y") {
+            bail!("map.tile_url {url:?} must contain {{y}} (or {{-y}} for TMS rows)");
+        }
+        let has_s = seen.contains(&"s");
+        if has_s && self.subdomains.is_empty() {
+            bail!(
+                "map.tile_url has {{s}} but map.subdomains is empty: name the hosts' letters, e.g. \"abc\""
+            );
+        }
+        if !has_s && !self.subdomains.is_empty() {
+            bail!("map.subdomains is set but map.tile_url has no {{s}} to put them in");
+        }
+        if !self.subdomains.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!(
+                "map.subdomains {:?} must be letters or digits, one per host (e.g. \"abc\")",
+                self.subdomains
+            );
+        }
+        let crs = match self.tile_crs.as_str() {
+            "wgs84" => TileCrs::Wgs84,
+            "gcj02" => TileCrs::Gcj02,
+            other => bail!(
+                "map.tile_crs {other:?} must be wgs84 or gcj02 (Baidu's BD-09 tiles use their own tiling and are not supported)"
+            ),
+        };
+        let attribution = self.attribution.as_deref().unwrap_or("").trim();
+        if attribution.is_empty() {
+            bail!(
+                "map.attribution is required with map.tile_url: the text shown on the map \
+                 (the tile provider's credit, the 审图号 for maps published in China)"
+            );
+        }
+        if attribution.chars().count() > MAX_ATTRIBUTION_LEN {
+            bail!("map.attribution is longer than {MAX_ATTRIBUTION_LEN} characters");
+        }
+        if attribution.chars().any(char::is_control) {
+            bail!("map.attribution must be one line without control characters");
+        }
+        if self.max_zoom > MAX_TILE_ZOOM {
+            bail!(
+                "map.max_zoom {} must be at most {MAX_TILE_ZOOM}",
+                self.max_zoom
+            );
+        }
+        if self.min_zoom > self.max_zoom {
+            bail!(
+                "map.min_zoom {} must not be above map.max_zoom {}",
+                self.min_zoom,
+                self.max_zoom
+            );
+        }
+        Ok(Some(TileLayer {
+            url: url.to_string(),
+            subdomains: self.subdomains.clone(),
+            crs,
+            attribution: attribution.to_string(),
+            min_zoom: self.min_zoom,
+            max_zoom: self.max_zoom,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
@@ -125,6 +298,8 @@ impl Default for Config {
             log: LogConfig::default(),
             ingest: IngestConfig::default(),
             mqtt: MqttConfig::default(),
+            iot: IotSection::default(),
+            map: MapSection::default(),
         }
     }
 }
@@ -228,6 +403,28 @@ impl Config {
         if let Some(v) = var("CHENGYUN_MQTT_PASSWORD") {
             self.mqtt.password = Some(v);
         }
+        if let Some(v) = var("CHENGYUN_MAP_TILE_URL") {
+            self.map.tile_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("CHENGYUN_MAP_SUBDOMAINS") {
+            self.map.subdomains = v;
+        }
+        if let Some(v) = var("CHENGYUN_MAP_TILE_CRS") {
+            self.map.tile_crs = v;
+        }
+        if let Some(v) = var("CHENGYUN_MAP_ATTRIBUTION") {
+            self.map.attribution = Some(v).filter(|v| !v.is_empty());
+        }
+        let zoom = |name: &str, v: &str| -> anyhow::Result<u8> {
+            v.parse()
+                .with_context(|| format!("{name}={v:?} must be a zoom level 0-{MAX_TILE_ZOOM}"))
+        };
+        if let Some(v) = var("CHENGYUN_MAP_MIN_ZOOM") {
+            self.map.min_zoom = zoom("CHENGYUN_MAP_MIN_ZOOM", &v)?;
+        }
+        if let Some(v) = var("CHENGYUN_MAP_MAX_ZOOM") {
+            self.map.max_zoom = zoom("CHENGYUN_MAP_MAX_ZOOM", &v)?;
+        }
         Ok(())
     }
 
@@ -244,9 +441,17 @@ impl Config {
         if self.mqtt.mode == "external" {
             self.mqtt.external()?;
         }
+        for (hint, code) in &self.iot.departments {
+            if code.trim().is_empty() {
+                bail!(
+                    "iot.departments.{hint} is empty: name a department code or leave the hint out"
+                );
+            }
+        }
         if self.http.session_ttl_hours == 0 {
             bail!("http.session_ttl_hours must be at least 1");
         }
+        self.map.tiles()?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://")
                 || url.starts_with("postgresql://")
@@ -353,5 +558,113 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(None, &o).is_err());
+    }
+
+    #[test]
+    fn map_tile_layer_from_file_and_env_with_clear_errors() {
+        use chengyun_api::routes::map::TileCrs;
+        // No tile URL: no layer, whatever else is set.
+        assert_eq!(Config::default().map.tiles().unwrap(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[map]\ntile_url = \"https://{s}.tiles.example.cn/{z}/{x}/{y}.png\"\n\
+             subdomains = \"abc\"\ntile_crs = \"gcj02\"\nattribution = \"© 示例 GS(2024)1号\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let t = c.map.tiles().unwrap().unwrap();
+        assert_eq!(t.url, "https://{s}.tiles.example.cn/{z}/{x}/{y}.png");
+        assert_eq!(t.subdomains, "abc");
+        assert_eq!(t.crs, TileCrs::Gcj02);
+        assert_eq!(t.attribution, "© 示例 GS(2024)1号");
+        assert_eq!((t.min_zoom, t.max_zoom), (3, 18));
+
+        // The environment sets (and an empty URL clears) the layer.
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "CHENGYUN_MAP_TILE_URL" => Some("http://127.0.0.1:9/t/{z}/{x}/{-y}.png".into()),
+            "CHENGYUN_MAP_ATTRIBUTION" => Some("local tiles".into()),
+            "CHENGYUN_MAP_MIN_ZOOM" => Some("5".into()),
+            "CHENGYUN_MAP_MAX_ZOOM" => Some("16".into()),
+            _ => None,
+        })
+        .unwrap();
+        let t = c.map.tiles().unwrap().unwrap();
+        assert_eq!(t.crs, TileCrs::Wgs84);
+        assert_eq!((t.min_zoom, t.max_zoom), (5, 16));
+        c.apply_env(|k| (k == "CHENGYUN_MAP_TILE_URL").then(String::new))
+            .unwrap();
+        assert_eq!(c.map.tiles().unwrap(), None);
+        let e = c
+            .apply_env(|k| (k == "CHENGYUN_MAP_MAX_ZOOM").then(|| "high".into()))
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("CHENGYUN_MAP_MAX_ZOOM"), "{e:#}");
+
+        // Each mistake is refused with the key it concerns.
+        let bad = |url: &str, extra: &str| {
+            let mut c = Config::default();
+            c.map.tile_url = Some(url.into());
+            c.map.attribution = Some("credit".into());
+            for kv in extra.split(';').filter(|s| !s.is_empty()) {
+                let (k, v) = kv.split_once('=').unwrap();
+                match k {
+                    "subdomains" => c.map.subdomains = v.into(),
+                    "tile_crs" => c.map.tile_crs = v.into(),
+                    "attribution" => c.map.attribution = Some(v.into()),
+                    "min_zoom" => c.map.min_zoom = v.parse().unwrap(),
+                    "max_zoom" => c.map.max_zoom = v.parse().unwrap(),
+                    _ => unreachable!("{k}"),
+                }
+            }
+            format!("{:#}", c.validate().unwrap_err())
+        };
+        let ok = "https://t.example.cn/{z}/{x}/{y}.png";
+        for (url, extra, expect) in [
+            (
+                "ftp://t.example.cn/{z}/{x}/{y}.png",
+                "",
+                "http:// or https://",
+            ),
+            ("https:///{z}/{x}/{y}.png", "", "names no host"),
+            ("https://t.example.cn/{x}/{y}.png", "", "must contain {z}"),
+            ("https://t.example.cn/{z}/{y}.png", "", "must contain {x}"),
+            ("https://t.example.cn/{z}/{x}.png", "", "must contain {y}"),
+            (
+                "https://t.example.cn/{z}/{x}/{y}{r}.png",
+                "",
+                "unknown placeholder {r}",
+            ),
+            ("https://t.example.cn/{z}/{x}/{y.png", "", "without its '}'"),
+            ("https://t.example.cn/{z}/{x}/y}.png", "", "without its '{'"),
+            ("https://t.example.cn/{z}/{x}/{y}.png x", "", "spaces"),
+            (
+                "https://{s}.example.cn/{z}/{x}/{y}.png",
+                "",
+                "map.subdomains is empty",
+            ),
+            (ok, "subdomains=abc", "has no {s}"),
+            (
+                "https://{s}.example.cn/{z}/{x}/{y}.png",
+                "subdomains=a.b",
+                "letters or digits",
+            ),
+            (
+                ok,
+                "tile_crs=bd09",
+                "map.tile_crs \"bd09\" must be wgs84 or gcj02",
+            ),
+            (ok, "attribution= ", "map.attribution is required"),
+            (ok, "min_zoom=12;max_zoom=10", "map.min_zoom 12"),
+            (ok, "max_zoom=30", "map.max_zoom 30"),
+        ] {
+            let e = bad(url, extra);
+            assert!(e.contains(expect), "{url} {extra}: {e}");
+        }
+        let mut c = Config::default();
+        c.map.tile_url = Some(ok.into());
+        let e = format!("{:#}", c.validate().unwrap_err());
+        assert!(e.contains("map.attribution is required"), "{e}");
     }
 }

@@ -6,6 +6,13 @@
 //! database does not let anyone log in. API tokens carry a `cy_` prefix so they
 //! are recognisable in logs and by secret scanners.
 //!
+//! Device secrets (JT/T 808 auth codes, MQTT passwords, HTTP tokens) are 32
+//! random bytes chosen by the platform, not passwords a person picks: a slow
+//! password hash adds nothing against guessing 256 bits, and it would cost
+//! tens of milliseconds of CPU on every device connect and HTTP post. They are
+//! stored as the PHC-style string `$sha256$v=1$<hex>` ([`device_secret_hash`]); hashes written by older
+//! versions (argon2id PHC strings) still verify ([`verify_device_secret`]).
+//!
 //! Login takes the same time whether or not the username exists: an unknown
 //! user is checked against a dummy hash, so timing does not reveal which
 //! accounts exist.
@@ -105,6 +112,32 @@ pub fn new_token_secret() -> String {
 /// SHA-256 of a secret, lowercase hex: what the store keeps instead of the secret.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The prefix of a stored device-secret hash.
+pub const DEVICE_HASH_PREFIX: &str = "$sha256$v=1$";
+
+/// What the store keeps for a platform-generated device secret.
+pub fn device_secret_hash(secret: &str) -> String {
+    format!("{DEVICE_HASH_PREFIX}{}", secret_hash(secret))
+}
+
+/// Checks a device's presented secret against its stored hash: `$sha256$v=1$<hex>`
+/// (compared in constant time) or, for hashes written before, an argon2 PHC
+/// string. Anything else never matches.
+pub fn verify_device_secret(secret: &str, stored: &str) -> bool {
+    match stored.strip_prefix(DEVICE_HASH_PREFIX) {
+        Some(hex) => {
+            let got = secret_hash(secret);
+            got.len() == hex.len()
+                && got
+                    .bytes()
+                    .zip(hex.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()))
+                    == 0
+        }
+        None => verify_password(secret, stored),
+    }
 }
 
 /// Runs a CPU-heavy hashing step off the async workers.
@@ -324,6 +357,24 @@ mod tests {
         assert!(verify_password("correct horse battery", &a));
         assert!(!verify_password("correct horse battery!", &a));
         assert!(!verify_password("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn device_secrets_hash_fast_and_old_argon2_hashes_still_verify() {
+        let secret = random_secret();
+        let stored = device_secret_hash(&secret);
+        assert!(stored.starts_with("$sha256$v=1$"));
+        assert_eq!(stored.len(), 12 + 64);
+        assert!(verify_device_secret(&secret, &stored));
+        let upper = format!("$sha256$v=1${}", stored[12..].to_ascii_uppercase());
+        assert!(verify_device_secret(&secret, &upper));
+        assert!(!verify_device_secret(&format!("{secret}x"), &stored));
+        assert!(!verify_device_secret("", &stored));
+        assert!(!verify_device_secret(&secret, "$sha256$v=1$abc"));
+        assert!(!verify_device_secret(&secret, "garbage"));
+        let legacy = hash_password("old-device-code").unwrap();
+        assert!(verify_device_secret("old-device-code", &legacy));
+        assert!(!verify_device_secret("other", &legacy));
     }
 
     #[test]

@@ -223,6 +223,21 @@ pub fn areas(spec: &CitySpec) -> Vec<Area> {
     out
 }
 
+/// The scenario packs' department hints → the demo city's departments
+/// (`[iot] departments` of the demo's configuration).
+pub const PACK_DEPARTMENTS: [(&str, &str); 10] = [
+    ("police", "DEMO-GA"),
+    ("community", "DEMO-MZ"),
+    ("judicial_office", "DEMO-SF"),
+    ("railway_patrol", "DEMO-GA"),
+    ("traffic_enforcement", "DEMO-JT"),
+    ("market_supervision", "DEMO-SCJ"),
+    ("fire_department", "DEMO-XF"),
+    ("sanitation", "DEMO-CGJ"),
+    ("street_lighting", "DEMO-SZ"),
+    ("component_owner", "DEMO-SZ"),
+];
+
 /// Departments of the three-tier command system.
 pub fn departments(areas: &[Area]) -> Vec<Department> {
     let dc = |code: &str, name: &str, kind, tier, area: &DivisionCode, parent: Option<&str>| {
@@ -279,6 +294,7 @@ pub fn departments(areas: &[Area]) -> Vec<Department> {
         ("DEMO-SF", "市司法局"),
         ("DEMO-JT", "市交通运输局"),
         ("DEMO-HB", "市生态环境局"),
+        ("DEMO-MZ", "市民政局"),
     ] {
         out.push(dc(
             code,

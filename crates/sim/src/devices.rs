@@ -13,12 +13,13 @@
 //! | corrections | `corrections_bracelet` (+ `corrections_phone`) | watch TCP (+ HTTP) | separation: the bracelet walks away from its phone; strap cut (bit 20) |
 //! | railway | `perimeter_camera` | GB/T 28181 Notify | intrusion, tripwire, video loss |
 //! | weigh | `wim_station` | HTTP batches | ~2–6 % of vehicles over the limit |
-//! | kitchen | `kitchen_ai_camera` | HTTP | no hat, no mask, rodent, smoking |
-//! | fire | `smoke_detector` | HTTP | smoke |
-//! | components | `manhole_tilt_sensor`, `bin_fill_sensor`, `street_light_controller` | HTTP | tilt/open, full bin, lamp fault |
+//! | kitchen | `kitchen_ai_camera` | MQTT | no hat, no mask, rodent, smoking |
+//! | fire | `smoke_detector` | MQTT | smoke |
+//! | components | `manhole_tilt_sensor`, `bin_fill_sensor`, `street_light_controller` | MQTT | tilt/open, full bin, lamp fault |
 //!
-//! The packs' MQTT products report over the HTTP telemetry source: the MQTT source of
-//! `chengyun-ingest` is not built yet (see the crate README).
+//! HTTP and MQTT devices produce [`Wire::Http`] items (`{at, values, location, events}`): the
+//! runner posts them in batches to the HTTP telemetry endpoint, or publishes each on the
+//! device's MQTT telemetry topic.
 
 use crate::city::{CENTRE, CitySpec};
 use crate::protocol::{self, Fix, Jt808Terminal, WatchReport, alarm_bit};
@@ -218,12 +219,12 @@ fn product_of(scene: Scene, i: usize) -> (&'static str, Protocol) {
         Scene::Corrections => ("corrections_bracelet", Protocol::Watch),
         Scene::Railway => ("perimeter_camera", Protocol::Gb28181),
         Scene::Weigh => ("wim_station", Protocol::Http),
-        Scene::Kitchen => ("kitchen_ai_camera", Protocol::Http),
-        Scene::Fire => ("smoke_detector", Protocol::Http),
+        Scene::Kitchen => ("kitchen_ai_camera", Protocol::Mqtt),
+        Scene::Fire => ("smoke_detector", Protocol::Mqtt),
         Scene::Components => match i % 3 {
-            0 => ("manhole_tilt_sensor", Protocol::Http),
-            1 => ("bin_fill_sensor", Protocol::Http),
-            _ => ("street_light_controller", Protocol::Http),
+            0 => ("manhole_tilt_sensor", Protocol::Mqtt),
+            1 => ("bin_fill_sensor", Protocol::Mqtt),
+            _ => ("street_light_controller", Protocol::Mqtt),
         },
     }
 }
@@ -242,6 +243,12 @@ pub fn fleet(spec: &FleetSpec, city: &CitySpec) -> Vec<SimDevice> {
                 Protocol::Watch => format!("88{:02}{:06}", s, i + 1),
                 // 20-digit GB/T 28181 ids: city 369900, industry 00, type 132 (camera).
                 Protocol::Gb28181 => format!("36990000001320{:06}", i + 1),
+                // The MQTT identity (username, topic segment): the device id's letters
+                // and digits (terminal ids allow nothing else).
+                Protocol::Mqtt => device_id
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect(),
                 _ => String::new(),
             };
             let secret = match protocol {

@@ -8,14 +8,14 @@
 //!   intrusions, overloads …).
 //! - [`people`]: citizens and inspectors reporting cases, staff working them, through the
 //!   REST API.
+//! - [`enrol`]: registers the fleet in the server's device registry through the REST API.
 //! - [`runner`]: paces a fleet and the people against a target, with live stats.
-//! - [`embedded`]: the gateways, a directory of the fleet and an alarm bridge for the demo.
 //! - [`bench`]: the end-to-end benchmark scenarios behind `chengyun bench`.
 
 pub mod bench;
 pub mod city;
 pub mod devices;
-pub mod embedded;
+pub mod enrol;
 pub mod people;
 pub mod protocol;
 pub mod runner;

@@ -36,6 +36,8 @@ pub struct Targets {
     pub http_telemetry: Option<String>,
     /// Full URL of the GB/T 28181 Notify endpoint (`…/ingest/gb28181/notify`).
     pub gb28181: Option<String>,
+    /// The MQTT broker the server reads (`host:port`).
+    pub mqtt: Option<SocketAddr>,
 }
 
 /// Live counters.
@@ -164,6 +166,16 @@ impl Running {
 
 /// Starts the fleet and the people. Returns once the staff exist and the tasks are spawned.
 pub async fn start(config: SimConfig, targets: Targets) -> Result<Running, RunError> {
+    let devices = fleet(&config.fleet, &config.city);
+    start_fleet(config, targets, devices).await
+}
+
+/// [`start`] with a fleet built (and perhaps enrolled, see [`crate::enrol`]) by the caller.
+pub async fn start_fleet(
+    config: SimConfig,
+    targets: Targets,
+    devices: Vec<SimDevice>,
+) -> Result<Running, RunError> {
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -206,7 +218,6 @@ pub async fn start(config: SimConfig, targets: Targets) -> Result<Running, RunEr
             }));
         }
     }
-    let devices = fleet(&config.fleet, &config.city);
     let n = devices.len();
     let total_weight: f64 = devices
         .iter()
@@ -283,6 +294,7 @@ async fn drive(
         return;
     }
     let mut conn: Option<Conn> = None;
+    let mut mqtt: Option<MqttConn> = None;
     let mut batch: Vec<serde_json::Value> = Vec::new();
     let mut last_flush = Instant::now();
     let mut last = Instant::now();
@@ -347,6 +359,17 @@ async fn drive(
                     }
                 }
                 Wire::Notify(xml) => post_notify(&shared, xml).await,
+                Wire::Http(item) if device.account.protocol == Protocol::Mqtt => {
+                    if mqtt.is_none() {
+                        mqtt = mqtt_connect(&device, &shared);
+                    }
+                    match &mqtt {
+                        Some(m) => m.publish(&shared, item),
+                        None => {
+                            shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
                 Wire::Http(item) => batch.push(item),
             }
         }
@@ -366,6 +389,91 @@ async fn drive(
     if conn.take().is_some() {
         shared.stats.connected.fetch_sub(1, Ordering::Relaxed);
     }
+    if let Some(m) = mqtt.take() {
+        m.close().await;
+    }
+}
+
+/// One MQTT device's session: a rumqttc client whose event loop runs on its own task
+/// (reconnecting by itself) and counts the broker's PUBACKs.
+struct MqttConn {
+    client: rumqttc::AsyncClient,
+    topic: String,
+    _loop: AbortOnDrop,
+}
+
+impl MqttConn {
+    /// Queues one telemetry item (QoS 1); a full queue skips the report.
+    fn publish(&self, shared: &Shared, item: serde_json::Value) {
+        let payload = item.to_string().into_bytes();
+        match self
+            .client
+            .try_publish(&self.topic, rumqttc::QoS::AtLeastOnce, false, payload)
+        {
+            Ok(()) => {
+                shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                shared.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.disconnect()).await;
+    }
+}
+
+/// Connects an MQTT device to the server's broker: username = its terminal id, password =
+/// the secret the server issued. `None` without a broker target or a secret.
+fn mqtt_connect(device: &SimDevice, shared: &Shared) -> Option<MqttConn> {
+    let broker = shared.targets.mqtt?;
+    let secret = device.account.secret.clone()?;
+    let id = &device.account.terminal_id;
+    let mut opts = rumqttc::MqttOptions::new(id.clone(), broker.ip().to_string(), broker.port());
+    opts.set_credentials(id.clone(), secret);
+    opts.set_keep_alive(Duration::from_secs(60));
+    opts.set_clean_session(true);
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 64);
+    let stats = shared.stats.clone();
+    let task = tokio::spawn(async move {
+        let mut was_up = false;
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                    if !was_up {
+                        stats.connected.fetch_add(1, Ordering::Relaxed);
+                        was_up = true;
+                    }
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                    stats.acked.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "MQTT device connection failed");
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if was_up {
+                        stats.connected.fetch_sub(1, Ordering::Relaxed);
+                        was_up = false;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        if was_up {
+            stats.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    });
+    Some(MqttConn {
+        client,
+        topic: format!(
+            "chengyun/{}/{}/telemetry",
+            device.account.product_key, device.account.terminal_id
+        ),
+        _loop: AbortOnDrop(task),
+    })
 }
 
 struct Conn {

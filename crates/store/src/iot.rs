@@ -202,6 +202,10 @@ pub trait IotStore: Send + Sync + 'static {
     /// device is validated against it); `(protocol, terminal_id)` is unique.
     /// `credential_hash` must be a PHC hash: the store never sees a secret.
     async fn upsert_device(&self, device: &Device, audit: &AuditEvent) -> Result<()>;
+    /// [`IotStore::upsert_device`] for many devices in one transaction: all
+    /// or nothing, one audit row for the batch; an invalid device's fields are
+    /// reported under `devices[i]`.
+    async fn upsert_devices(&self, devices: &[Device], audit: &AuditEvent) -> Result<()>;
     async fn device(&self, id: &str) -> Result<Option<Device>>;
     async fn device_by_terminal(
         &self,

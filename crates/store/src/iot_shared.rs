@@ -139,17 +139,17 @@ macro_rules! impl_iot_store {
                 device: &chengyun_domain::iot::Device,
                 audit: &chengyun_domain::audit::AuditEvent,
             ) -> $crate::Result<()> {
+                self.upsert_devices(std::slice::from_ref(device), audit).await
+            }
+
+            async fn upsert_devices(
+                &self,
+                devices: &[chengyun_domain::iot::Device],
+                audit: &chengyun_domain::audit::AuditEvent,
+            ) -> $crate::Result<()> {
                 let mut tx = self.begin_write().await?;
-                let Some(product) = self.iot_product_in(&mut tx, &device.product_key).await? else {
-                    return Err(chengyun_domain::Invalid::new(
-                        "product_key",
-                        format!("device {} names product {:?}, which is not registered; add the product first", device.id, device.product_key),
-                    )
-                    .into());
-                };
-                device.validate(&product)?;
-                let body = $crate::iot_rows::json_text(device, "device")?;
-                let now = $crate::sql::now();
+                let mut products: std::collections::HashMap<String, chengyun_domain::iot::Product> =
+                    std::collections::HashMap::new();
                 let sql = format!(
                     "INSERT INTO iot_devices (id, product_key, protocol, name, owner_department, terminal_id, \
                      credential_hash, component_id, lon, lat, body, created_at, updated_at) \
@@ -160,32 +160,57 @@ macro_rules! impl_iot_store {
                      lat = excluded.lat, body = excluded.body, updated_at = excluded.updated_at",
                     $cast
                 );
-                sqlx::query::<$db>(sqlx::AssertSqlSafe(sql))
-                    .bind(device.id.as_str())
-                    .bind(device.product_key.as_str())
-                    .bind(product.protocol.as_str())
-                    .bind(device.name.as_str())
-                    .bind(device.owner_department.as_str())
-                    .bind(device.terminal_id.as_deref())
-                    .bind(device.credential_hash.as_deref())
-                    .bind(device.component_id.as_ref().map(|c| c.to_string()))
-                    .bind(device.location.map(|p| p.lon))
-                    .bind(device.location.map(|p| p.lat))
-                    .bind(body)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| {
-                        if $crate::sql::is_unique_violation(&e) {
-                            $crate::StoreError::Conflict(format!(
-                                "terminal id {:?} of protocol {} already belongs to another device",
-                                device.terminal_id.as_deref().unwrap_or(""),
-                                product.protocol.as_str()
+                let now = $crate::sql::now();
+                for (i, device) in devices.iter().enumerate() {
+                    // One device's error names it; the batch is all or nothing.
+                    let at = |e: chengyun_domain::Invalid| {
+                        if devices.len() > 1 { e.at(format!("devices[{i}]")) } else { e }
+                    };
+                    if !products.contains_key(&device.product_key) {
+                        let Some(p) = self.iot_product_in(&mut tx, &device.product_key).await? else {
+                            return Err(at(chengyun_domain::Invalid::new(
+                                "product_key",
+                                format!("device {} names product {:?}, which is not registered; add the product first", device.id, device.product_key),
                             ))
-                        } else {
-                            self.db_err(e)
+                            .into());
+                        };
+                        products.insert(device.product_key.clone(), p);
+                    }
+                    let product = &products[&device.product_key];
+                    device.validate(product).map_err(|mut e| {
+                        if devices.len() > 1 {
+                            e.problems = e.problems.into_iter().map(|p| p.at(format!("devices[{i}]"))).collect();
                         }
+                        $crate::StoreError::from(e)
                     })?;
+                    let body = $crate::iot_rows::json_text(device, "device")?;
+                    sqlx::query::<$db>(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(device.id.as_str())
+                        .bind(device.product_key.as_str())
+                        .bind(product.protocol.as_str())
+                        .bind(device.name.as_str())
+                        .bind(device.owner_department.as_str())
+                        .bind(device.terminal_id.as_deref())
+                        .bind(device.credential_hash.as_deref())
+                        .bind(device.component_id.as_ref().map(|c| c.to_string()))
+                        .bind(device.location.map(|p| p.lon))
+                        .bind(device.location.map(|p| p.lat))
+                        .bind(body)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            if $crate::sql::is_unique_violation(&e) {
+                                $crate::StoreError::Conflict(format!(
+                                    "terminal id {:?} of protocol {} already belongs to another device",
+                                    device.terminal_id.as_deref().unwrap_or(""),
+                                    product.protocol.as_str()
+                                ))
+                            } else {
+                                self.db_err(e)
+                            }
+                        })?;
+                }
                 self.audit_in(&mut tx, audit).await?;
                 self.commit(tx).await
             }

@@ -212,6 +212,46 @@ async fn devices_terminals_filters_and_pages(s: &dyn Database) {
         .unwrap();
     assert_eq!(ids(p2), ["d3"]);
     assert_eq!(s.all_devices().await.unwrap().len(), 3);
+    // A batch is all or nothing, and names the device that broke it.
+    let mut bad = device("b2", "013900000012", "police", None);
+    bad.product_key = "ghost".into();
+    let batch = [device("b1", "013900000011", "police", None), bad];
+    match s.upsert_devices(&batch, &audit("device.put_many")).await {
+        Err(StoreError::Invalid(v)) => {
+            assert_eq!(v.problems[0].field, "devices[1].product_key", "{v:?}")
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(
+        s.device("b1").await.unwrap().is_none(),
+        "nothing half-stored"
+    );
+    let clash = [
+        device("b1", "013900000011", "police", None),
+        device("b2", "013900000001", "police", None),
+    ];
+    assert!(matches!(
+        s.upsert_devices(&clash, &audit("device.put_many")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        s.device("b1").await.unwrap().is_none(),
+        "nothing half-stored"
+    );
+    let good: Vec<Device> = (0..250)
+        .map(|i| {
+            device(
+                &format!("b{i}"),
+                &format!("0150000{i:05}"),
+                "community",
+                None,
+            )
+        })
+        .collect();
+    s.upsert_devices(&good, &audit("device.put_many"))
+        .await
+        .unwrap();
+    assert_eq!(s.device("b249").await.unwrap().unwrap(), good[249]);
 }
 
 async fn grants_create_list_revoke(s: &dyn Database) {

@@ -579,6 +579,48 @@ pub async fn update(
     Ok(Json(item(iot, &Viewer::of(&me), &stored)))
 }
 
+/// A device's new credential.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedCredential {
+    pub device_id: String,
+    /// The new secret (MQTT password, JT/T 808 auth code); shown only now.
+    pub secret: String,
+    /// For HTTP devices: the bearer token `<terminal id>:<secret>`.
+    pub token: Option<String>,
+}
+
+/// Issues a device a new secret (admin), e.g. when the old one was lost or
+/// leaked; the old one stops working at once. Connections already open stay
+/// open until they end.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/credential", tag = "iot",
+    params(("id" = String, Path, description = "Device id")),
+    responses((status = 200, description = "The new secret, shown only now", body = RotatedCredential)),
+    security(("session" = []), ("token" = [])))]
+pub async fn rotate_credential(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RotatedCredential>> {
+    me.require(CityPermission::ManageCity)?;
+    let iot = state.iot();
+    let device = iot
+        .device(&id)
+        .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
+    let http = iot
+        .product(&device.product_key)
+        .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http);
+    let terminal = device.terminal_id.clone();
+    let secret = iot.create_device((*device).clone(), &me.actor).await?;
+    Ok(Json(RotatedCredential {
+        device_id: id,
+        token: match terminal {
+            Some(t) if http => Some(format!("{t}:{secret}")),
+            _ => None,
+        },
+        secret,
+    }))
+}
+
 // ── grants ───────────────────────────────────────────────────────────────────
 
 /// A stored grant.

@@ -11,9 +11,11 @@ pub mod components;
 pub mod departments;
 pub mod devices;
 pub mod evaluation;
+pub mod gateways;
 pub mod grids;
 pub mod import;
 pub mod locate;
+pub mod map;
 pub mod packs;
 pub mod products;
 pub mod rules;
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(standards::list).post(standards::create),
         )
         .route("/api/v1/locate", get(locate::locate))
+        .route("/api/v1/map/config", get(map::config))
         .route(
             "/api/v1/import/{kind}",
             post(import::import).layer(DefaultBodyLimit::max(config.max_import_bytes)),
@@ -133,6 +136,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/devices/{id}",
             get(devices::get).put(devices::update),
         )
+        .route(
+            "/api/v1/devices/{id}/credential",
+            post(devices::rotate_credential),
+        )
         .route("/api/v1/devices/{id}/telemetry", get(devices::telemetry))
         .route("/api/v1/devices/{id}/track", get(devices::track))
         .route(
@@ -160,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/packs", get(packs::list))
         .route("/api/v1/packs/{key}/enable", post(packs::enable))
         .route("/api/v1/iot/overview", get(packs::overview))
+        .route("/api/v1/iot/gateways", get(gateways::list))
         .route("/api/v1/iot/kpis", get(scenes::pack_kpis))
         .route("/api/v1/iot/theft-reports", post(scenes::report_theft))
         .route("/api/v1/cases/{id}/track", get(scenes::case_track))

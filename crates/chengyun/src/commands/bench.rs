@@ -3,10 +3,10 @@
 //!
 //! | scenario | measures | baseline |
 //! |---|---|---|
-//! | `telemetry` | JT/T 808 0x0200 messages/s through the gateway to the sink | the machine's Mosquitto relaying the same frames (QoS 1) to one subscriber |
+//! | `telemetry` | JT/T 808 0x0200 messages/s through the server's gateway and IoT service, stored durably | the machine's Mosquitto relaying the same frames (QoS 1) to one subscriber |
 //! | `intake` | cases/s and p50/p95/p99 of `POST /api/v1/cases` at a fixed offered rate | a plain SQLite insert loop of the same rows |
 //! | `queries` | big-screen and evaluation latency over N cases' statistics | the same sums from the raw rows (no daily roll-up) |
-//! | `connections` | memory per authenticated JT/T 808 connection, messages/s over them | idle TCP connections to a bare tokio listener |
+//! | `connections` | memory per authenticated JT/T 808 connection to the server, messages/s over them | idle TCP connections to a bare tokio listener |
 //!
 //! `screen` is not a comparison but a fixture: it fills a data dir that `chengyun serve
 //! --data-dir` opens with the demo city, N cases through the real batch intake and M
@@ -19,7 +19,6 @@ use chengyun_sim::city::{self, CitySpec};
 use chengyun_sim::people::{self, ApiClient};
 use chengyun_store::DynStore;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// The flags of `chengyun bench`.
@@ -176,11 +175,20 @@ impl Backend {
 /// The API on a free loopback port over `store`, with the demo city generated in it.
 struct Server {
     api: String,
+    state: chengyun_api::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 async fn server(backend: &Backend) -> anyhow::Result<Server> {
+    server_with(backend, chengyun_services::iot::IotConfig::default()).await
+}
+
+/// [`server`] with the IoT service configured as given.
+async fn server_with(
+    backend: &Backend,
+    iot: chengyun_services::iot::IotConfig,
+) -> anyhow::Result<Server> {
     let spec = CitySpec {
         components: 300,
         ..CitySpec::default()
@@ -190,6 +198,7 @@ async fn server(backend: &Backend) -> anyhow::Result<Server> {
         .context("cannot generate the demo city")?;
     let config = chengyun_api::ApiConfig {
         data_dir: backend.dir.path().to_path_buf(),
+        iot,
         ..chengyun_api::ApiConfig::default()
     };
     let state = chengyun_api::AppState::new(backend.store.clone(), config)
@@ -198,8 +207,9 @@ async fn server(backend: &Backend) -> anyhow::Result<Server> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let served = state.clone();
     let task = tokio::spawn(async move {
-        let _ = chengyun_api::serve(listener, state, async {
+        let _ = chengyun_api::serve(listener, served, async {
             let _ = rx.await;
         })
         .await;
@@ -210,6 +220,7 @@ async fn server(backend: &Backend) -> anyhow::Result<Server> {
     }
     Ok(Server {
         api,
+        state,
         stop: Some(tx),
         task,
     })
@@ -224,17 +235,78 @@ impl Server {
     }
 }
 
+/// A server for the device scenarios: the e-bike pack enabled, per-device rate limits
+/// out of the way (a flood is not a tracker's pace), `devices` registered with their
+/// terminal ids, and the JT/T 808 gateway on a free loopback port on the server's own
+/// ingest context (authentication, decode, rules, latest state, durable history).
+async fn device_server(
+    backend: &Backend,
+    devices: &[chengyun_sim::devices::SimDevice],
+) -> anyhow::Result<(Server, std::net::SocketAddr)> {
+    use chengyun_ingest::source::{Jt808Config, Resource, SourceConfig, TcpSettings};
+    let iot = chengyun_services::iot::IotConfig {
+        rate_per_sec: 1e9,
+        burst: 1e9,
+        ..Default::default()
+    };
+    let srv = server_with(backend, iot).await?;
+    let actor = Actor::system("bench");
+    srv.state
+        .iot()
+        .enable_pack("ebike_antitheft", &actor)
+        .await
+        .context("cannot enable the e-bike pack")?;
+    let mut batch = Vec::with_capacity(devices.len());
+    for d in devices {
+        let a = &d.account;
+        let mut device =
+            chengyun_domain::iot::Device::new(&a.device_id, a.product_key, &a.name, "DEMO-GA");
+        device.terminal_id = Some(a.terminal_id.clone());
+        batch.push(device);
+    }
+    srv.state
+        .iot()
+        .put_devices(batch, &actor)
+        .await
+        .context("cannot register the devices")?;
+    let source = Jt808Config {
+        tcp: TcpSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_connections: devices.len() * 2 + 16,
+            idle_timeout_secs: 600,
+            ..Jt808Config::default().tcp
+        },
+        ..Jt808Config::default()
+    }
+    .build()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut ctx = srv.state.ingest_context();
+    ctx.bound = Some(tx);
+    tokio::spawn(source.run(ctx));
+    let addr = loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some((_, Resource::TcpPort(a)))) if a.port() != 0 => break a,
+            Ok(Some(_)) => continue,
+            _ => bail!("the JT/T 808 gateway did not bind"),
+        }
+    };
+    Ok((srv, addr))
+}
+
 async fn telemetry(o: &Options) -> anyhow::Result<()> {
     let conns = if o.quick { 20 } else { 100 };
     let total = o.messages.unwrap_or(if o.quick { 5_000 } else { 200_000 });
     let per = total.div_ceil(conns);
     let total = per * conns;
-    println!("\n== telemetry: {total} JT/T 808 0x0200 messages over {conns} connections");
+    println!(
+        "\n== telemetry: {total} JT/T 808 0x0200 messages over {conns} connections into the server ({})",
+        o.backend
+    );
+    let backend = Backend::open(o).await?;
     let devices = b::ebikes(1, conns);
-    let accounts: Vec<_> = devices.iter().map(|d| d.account.clone()).collect();
-    let (gw, bridge) =
-        chengyun_sim::embedded::start_for_fleet([127, 0, 0, 1].into(), &accounts).await?;
-    let (open, failed) = b::open_connections(gw.jt808, devices, 64).await;
+    let (srv, jt808) = device_server(&backend, &devices).await?;
+    let iot = srv.state.iot().clone();
+    let (open, failed) = b::open_connections(jt808, devices, 64).await;
     if !failed.is_empty() {
         bail!(
             "{} of {conns} connections failed: {}",
@@ -242,23 +314,29 @@ async fn telemetry(o: &Options) -> anyhow::Result<()> {
             failed[0]
         );
     }
-    let before = bridge.delivered.load(Ordering::Relaxed);
+    let before = iot.counters().messages;
     let started = Instant::now();
     let flooded = b::flood(open, per).await;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while bridge.delivered.load(Ordering::Relaxed) - before < total as u64
-        && Instant::now() < deadline
-    {
+    while iot.counters().messages - before < total as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // Durable: the clock stops when the history writer has committed everything.
+    iot.flush()
+        .await
+        .context("the telemetry writer did not flush")?;
     let elapsed = started.elapsed();
-    let got = bridge.delivered.load(Ordering::Relaxed) - before;
+    let got = iot.counters().messages - before;
+    let c = iot.counters();
     drop(flooded);
-    gw.stop().await;
     println!(
-        "chengyun JT/T 808 gateway → sink: {got}/{total} delivered in {elapsed:.2?} = {:.0} msg/s (decode, auth'd session, 0x8001 reply per message; sink = the demo's in-memory latest state, no database)",
-        got as f64 / elapsed.as_secs_f64()
+        "chengyun JT/T 808 gateway → IoT service ({}): {got}/{total} delivered and stored in {elapsed:.2?} = {:.0} msg/s (decode, authenticated session, 0x8001 per message, validation, e-bike rules, latest state, history committed); rejected {}",
+        o.backend,
+        got as f64 / elapsed.as_secs_f64(),
+        c.rejected_invalid + c.rejected_unknown_device + c.rate_limited
     );
+    srv.stop().await;
+    backend.close().await;
     // Baseline: the same frames through the machine's Mosquitto.
     let mut one = b::ebikes(2, 1).remove(0);
     let frames = b::location_frames(&mut one, total);
@@ -549,13 +627,13 @@ async fn connections(o: &Options) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base_per = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / n as f64;
 
+    let backend = Backend::open(o).await?;
     let devices = b::ebikes(3, n);
-    let accounts: Vec<_> = devices.iter().map(|d| d.account.clone()).collect();
-    let (gw, bridge) =
-        chengyun_sim::embedded::start_for_fleet([127, 0, 0, 1].into(), &accounts).await?;
+    let (srv, jt808) = device_server(&backend, &devices).await?;
+    let iot = srv.state.iot().clone();
     let rss2 = b::rss_kib().unwrap_or(0);
     let t = Instant::now();
-    let (open, failed) = b::open_connections(gw.jt808, devices, 256).await;
+    let (open, failed) = b::open_connections(jt808, devices, 256).await;
     let connect_time = t.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss3 = b::rss_kib().unwrap_or(0);
@@ -570,15 +648,18 @@ async fn connections(o: &Options) -> anyhow::Result<()> {
     );
     let per = (rss3.saturating_sub(rss2)) as f64 * 1024.0 / opened.max(1) as f64;
     let rounds = if o.quick { 5 } else { 20 };
-    let before = bridge.delivered.load(Ordering::Relaxed);
+    let before = iot.counters().messages;
     let t = Instant::now();
     let flooded = b::flood(open, rounds).await;
     let total = (opened * rounds) as u64;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while bridge.delivered.load(Ordering::Relaxed) - before < total && Instant::now() < deadline {
+    while iot.counters().messages - before < total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let got = bridge.delivered.load(Ordering::Relaxed) - before;
+    iot.flush()
+        .await
+        .context("the telemetry writer did not flush")?;
+    let got = iot.counters().messages - before;
     let d = t.elapsed();
     println!(
         "chengyun JT/T 808 gateway: {:.1} KiB RSS per connection (gateway + terminal side, from VmRSS {} → {} KiB); {got}/{total} messages over them in {d:.2?} = {:.0} msg/s; {} still open",
@@ -593,7 +674,8 @@ async fn connections(o: &Options) -> anyhow::Result<()> {
         base_per / 1024.0
     );
     drop(flooded);
-    gw.stop().await;
+    srv.stop().await;
+    backend.close().await;
     Ok(())
 }
 
@@ -717,10 +799,10 @@ async fn screen(o: &Options) -> anyhow::Result<()> {
         first.1 += short;
     }
     let fleet = chengyun_sim::devices::fleet(&FleetSpec { per_scene, ..demo }, &spec);
-    let hash = chengyun_services::auth::hash_password("chengyun-bench-device")
-        .map_err(|e| anyhow::anyhow!("cannot hash the device secret: {e}"))?;
+    let hash = chengyun_services::auth::device_secret_hash("chengyun-bench-device");
     let audit = AuditEvent::new(&actor, "device.upsert", "device", "");
     let mut states = Vec::with_capacity(fleet.len());
+    let mut devices = Vec::with_capacity(fleet.len());
     for (i, d) in fleet.iter().enumerate() {
         let a = &d.account;
         let home = GeoPoint::new(a.home.0, a.home.1);
@@ -730,10 +812,7 @@ async fn screen(o: &Options) -> anyhow::Result<()> {
         device.terminal_id =
             (a.protocol != chengyun_domain::iot::Protocol::Http).then(|| a.terminal_id.clone());
         device.location = Some(home);
-        store
-            .upsert_device(&device, &audit)
-            .await
-            .with_context(|| format!("cannot store device {}", a.device_id))?;
+        devices.push(device);
         let mut values = std::collections::BTreeMap::new();
         values.insert(
             "battery".to_owned(),
@@ -748,6 +827,12 @@ async fn screen(o: &Options) -> anyhow::Result<()> {
             online: i % 10 != 0,
         });
     }
+    for chunk in devices.chunks(2_000) {
+        store
+            .upsert_devices(chunk, &audit)
+            .await
+            .context("cannot store the devices")?;
+    }
     let devices_took = t.elapsed();
     let t = Instant::now();
     let mut latest = 0;
@@ -758,7 +843,7 @@ async fn screen(o: &Options) -> anyhow::Result<()> {
             .context("cannot store the latest states")?;
     }
     println!(
-        "devices: {} stored one by one in {devices_took:.2?} (the store has no bulk device upsert); {latest} latest states in bulk in {:.2?}",
+        "devices: {} stored in batches of 2,000 in {devices_took:.2?}; {latest} latest states in bulk in {:.2?}",
         fleet.len(),
         t.elapsed()
     );

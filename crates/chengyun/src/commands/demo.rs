@@ -82,6 +82,18 @@ pub async fn run(
     // on 127.0.0.1:6808/6809 and the embedded MQTT broker (127.0.0.1:1884)
     // unless configured otherwise; every scenario pack is enabled.
     let mut config = config;
+    // Alarms go straight to the responsible demo department (unless the config
+    // names others): hints whose department this city lacks are left out.
+    if config.iot.departments.is_empty() {
+        for (hint, code) in city::PACK_DEPARTMENTS {
+            if store.department(code).await?.is_some() {
+                config
+                    .iot
+                    .departments
+                    .insert(hint.to_string(), code.to_string());
+            }
+        }
+    }
     if config.ingest.jt808_listen.is_none() {
         config.ingest.jt808_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 6808)));
     }

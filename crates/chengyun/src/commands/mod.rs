@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             admin_password,
             jt808,
             watch,
+            mqtt,
             http_telemetry,
             gb28181,
             sim,
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 watch,
                 http_telemetry,
                 gb28181,
+                mqtt,
             };
             sim::run_remote(&target, &admin_user, &admin_password, remote, &sim).await
         }

@@ -47,6 +47,13 @@ async fn serve_with(
         max_import_bytes: config.http.max_import_bytes,
         trust_forwarded_for: config.http.trust_forwarded_for,
         data_dir: config.data_dir.clone(),
+        map: chengyun_api::routes::map::MapConfig {
+            tiles: config.map.tiles()?,
+        },
+        iot: chengyun_services::iot::IotConfig {
+            departments: config.iot.departments.clone(),
+            ..Default::default()
+        },
         ..ApiConfig::default()
     };
     let state = AppState::new(store.clone(), api)
@@ -197,15 +204,66 @@ fn start_sources(config: &Config, state: &AppState) -> anyhow::Result<Vec<Source
         built.push(("mqtt", shown, c.build()?));
     }
     let mut tasks = Vec::new();
+    // Each source announces the address it bound (a configured port 0 becomes
+    // a real one); the state keeps them for `GET /api/v1/iot/gateways`.
+    let (bound_tx, mut bound_rx) = tokio::sync::mpsc::unbounded_channel();
     for (name, shown, source) in built {
         println!("device gateway {name}: {shown}");
         tracing::info!(source = name, at = %shown, "starting ingest source");
-        let ctx = state.ingest_context();
+        let mut ctx = state.ingest_context();
+        ctx.bound = Some(bound_tx.clone());
         tasks.push((name, tokio::spawn(source.run(ctx))));
     }
+    drop(bound_tx);
+    let recorder = state.clone();
+    tokio::spawn(async move {
+        while let Some((name, resource)) = bound_rx.recv().await {
+            if let Some(g) = gateway_of(&name, &resource) {
+                recorder.add_gateway(g);
+            }
+        }
+    });
     let http = "/ingest/http/v1/telemetry (Bearer <terminal id>:<secret>), /ingest/gb28181/notify";
     println!("device endpoints on the API listener: {http}");
     Ok(tasks)
+}
+
+/// What `GET /api/v1/iot/gateways` shows for a source's bound resource.
+fn gateway_of(
+    source: &str,
+    resource: &chengyun_ingest::source::Resource,
+) -> Option<chengyun_api::routes::gateways::Gateway> {
+    let chengyun_ingest::source::Resource::TcpPort(addr) = resource else {
+        return None;
+    };
+    let (name, protocol, credential) = if source.starts_with("jt808") {
+        (
+            "jt808",
+            "JT/T 808 (2013/2019) over TCP",
+            "0x0100 registration answers the auth code; 0x0102 authenticates",
+        )
+    } else if source.starts_with("watch") {
+        (
+            "watch",
+            "watch protocol [3G*id*len*…] over TCP",
+            "the watch id of a registered device",
+        )
+    } else if source.starts_with("mqtt") {
+        (
+            "mqtt",
+            "MQTT 3.1.1/5 (embedded broker)",
+            "username = terminal id, password = the device secret",
+        )
+    } else {
+        return None;
+    };
+    Some(chengyun_api::routes::gateways::Gateway {
+        name: name.into(),
+        protocol: protocol.into(),
+        address: Some(addr.to_string()),
+        path: None,
+        credential: credential.into(),
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.

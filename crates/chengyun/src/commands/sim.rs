@@ -4,30 +4,21 @@
 use crate::cli::SimArgs;
 use anyhow::Context;
 use chengyun_sim::devices::FleetSpec;
-use chengyun_sim::embedded::{self, AlarmBridge, Gateways};
+use chengyun_sim::enrol::{self, Enrolled};
 use chengyun_sim::people::{ApiClient, PeopleSpec};
 use chengyun_sim::runner::{self, Running, SimConfig, Targets};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The server's own gateways, when it runs them.
+/// Where the devices send, when flags say so rather than the server.
 #[derive(Debug, Clone, Default)]
 pub struct RemoteGateways {
     pub jt808: Option<SocketAddr>,
     pub watch: Option<SocketAddr>,
     pub http_telemetry: Option<String>,
     pub gb28181: Option<String>,
-}
-
-impl RemoteGateways {
-    fn any(&self) -> bool {
-        self.jt808.is_some()
-            || self.watch.is_some()
-            || self.http_telemetry.is_some()
-            || self.gb28181.is_some()
-    }
+    pub mqtt: Option<SocketAddr>,
 }
 
 /// The simulator's configuration from the flags.
@@ -76,87 +67,124 @@ pub fn config(args: &SimArgs, admin_user: &str, admin_password: &str) -> anyhow:
     })
 }
 
-/// A started simulation with its local gateways (if any).
+/// A started simulation.
 pub struct Started {
     pub running: Running,
-    pub gateways: Option<(Gateways, Arc<AlarmBridge>)>,
+    /// Where the devices send.
+    pub targets: Targets,
+    /// A session for the server-side figures of the status line.
+    pub admin: ApiClient,
+    pub enrolled: Enrolled,
     pub started: Instant,
+    /// The last server-side figures and when they were read.
+    server: std::sync::Mutex<(Instant, String)>,
 }
 
-/// Starts gateways (unless `remote` names the server's) and the simulator against `api`.
+/// Enrols the fleet in the server's registry and starts it against the server's own
+/// gateways (as discovered, or as `remote` overrides them), and the people against `api`.
 pub async fn start(
     api: &str,
     config: SimConfig,
     remote: RemoteGateways,
+    owner: Option<&str>,
+    wait_for_tcp: bool,
 ) -> anyhow::Result<Started> {
     let started = Instant::now();
-    let (targets, gateways) = if remote.any() {
-        (
-            Targets {
-                api: Some(api.to_owned()),
-                jt808: remote.jt808,
-                watch: remote.watch,
-                http_telemetry: remote.http_telemetry,
-                gb28181: remote.gb28181,
-            },
-            None,
-        )
-    } else {
-        let accounts: Vec<_> = chengyun_sim::devices::fleet(&config.fleet, &config.city)
-            .into_iter()
-            .map(|d| d.account)
-            .collect();
-        let (gw, bridge) = embedded::start_for_fleet([127, 0, 0, 1].into(), &accounts)
-            .await
-            .context("cannot start the simulator's gateways")?;
-        let bridge_client = ApiClient::login(api, &config.admin_user, &config.admin_password)
-            .await
-            .with_context(|| format!("cannot log in to {api} as {}", config.admin_user))?;
-        bridge.start_cases(bridge_client);
-        (
-            Targets {
-                api: Some(api.to_owned()),
-                jt808: Some(gw.jt808),
-                watch: Some(gw.watch),
-                http_telemetry: Some(gw.http_telemetry.clone()),
-                gb28181: Some(gw.gb28181.clone()),
-            },
-            Some((gw, bridge)),
-        )
+    let admin = ApiClient::login(api, &config.admin_user, &config.admin_password)
+        .await
+        .with_context(|| format!("cannot log in to {api} as {}", config.admin_user))?;
+    let mut devices = chengyun_sim::devices::fleet(&config.fleet, &config.city);
+    let enrolled = enrol::enrol(&admin, &mut devices, owner, 8)
+        .await
+        .context("cannot enrol the simulated devices")?;
+    // The demo's TCP gateways announce their ports a moment after the API answers.
+    let mut served = enrol::discover(&admin, api).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wait_for_tcp
+        && (served.jt808.is_none() || served.watch.is_none() || served.mqtt.is_none())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        served = enrol::discover(&admin, api).await?;
+    }
+    let targets = Targets {
+        api: Some(api.to_owned()),
+        jt808: remote.jt808.or(served.jt808),
+        watch: remote.watch.or(served.watch),
+        http_telemetry: remote.http_telemetry.or(served.http_telemetry),
+        gb28181: remote.gb28181.or(served.gb28181),
+        mqtt: remote.mqtt.or(served.mqtt),
     };
-    let running = runner::start(config, targets)
+    for (what, missing, key) in [
+        (
+            "e-bike trackers (JT/T 808)",
+            targets.jt808.is_none(),
+            "ingest.jt808_listen",
+        ),
+        (
+            "wristbands and bracelets (watch)",
+            targets.watch.is_none(),
+            "ingest.watch_listen",
+        ),
+        (
+            "kitchen cameras, smoke detectors and component sensors (MQTT)",
+            targets.mqtt.is_none(),
+            "mqtt.mode = \"embedded\"",
+        ),
+    ] {
+        if missing {
+            eprintln!(
+                "the server runs no gateway for the {what}: they stay silent (set {key} on the server, or pass the gateway's address)"
+            );
+        }
+    }
+    let running = runner::start_fleet(config, targets.clone(), devices)
         .await
         .context("cannot start the simulator")?;
     Ok(Started {
         running,
-        gateways,
+        targets,
+        admin,
+        enrolled,
         started,
+        server: std::sync::Mutex::new((Instant::now() - Duration::from_secs(3600), String::new())),
     })
 }
 
+/// The server's own figures (devices online, open alarms, cases from alarms), read at
+/// most every 5 s.
+async fn server_figures(s: &Started) -> String {
+    {
+        let last = s.server.lock().unwrap_or_else(|p| p.into_inner());
+        if last.0.elapsed() < Duration::from_secs(5) {
+            return last.1.clone();
+        }
+    }
+    let line = match s.admin.get("/api/v1/iot/overview").await {
+        Ok(o) => format!(
+            " | server: online {}/{} alarms open {}",
+            o["devices_online"], o["devices_total"], o["alarms_open"]
+        ),
+        Err(e) => format!(" | server: {e}"),
+    };
+    *s.server.lock().unwrap_or_else(|p| p.into_inner()) = (Instant::now(), line.clone());
+    line
+}
+
 /// One status line.
-pub fn status_line(s: &Started, last: &mut (Instant, u64)) -> String {
+pub async fn status_line(s: &Started, last: &mut (Instant, u64)) -> String {
     let snap = s.running.stats.snapshot();
     let dt = last.0.elapsed().as_secs_f64().max(1e-3);
     let rate = (snap.sent - last.1) as f64 / dt;
     *last = (Instant::now(), snap.sent);
-    let alarms = s
-        .gateways
-        .as_ref()
-        .map(|(_, b)| {
-            format!(
-                " alarms {} → cases {}",
-                b.alarms.load(std::sync::atomic::Ordering::Relaxed),
-                b.cases.load(std::sync::atomic::Ordering::Relaxed)
-            )
-        })
-        .unwrap_or_default();
+    let server = server_figures(s).await;
     format!(
-        "sim: {:.0} msg/s, sent {} acked {} errors {} connected {} | episodes {}{alarms} | reported {} actions {} closed {} returned {} reworked {}",
+        "sim: {:.0} msg/s, sent {} acked {} errors {} skipped {} connected {} | episodes {} | reported {} actions {} closed {} returned {} reworked {}{server}",
         rate,
         snap.sent,
         snap.acked,
         snap.errors,
+        snap.skipped,
         snap.connected,
         snap.episodes,
         snap.cases_reported,
@@ -188,7 +216,7 @@ pub async fn supervise(
             _ = tick.tick() => {}
             _ = &mut until => break,
         }
-        let line = status_line(&s, &mut last);
+        let line = status_line(&s, &mut last).await;
         if pb.is_hidden() {
             eprintln!("{line}");
         } else {
@@ -201,11 +229,8 @@ pub async fn supervise(
     }
     pb.finish_and_clear();
     s.running.stop();
-    let summary = status_line(&s, &mut last);
+    let summary = status_line(&s, &mut last).await;
     s.running.join().await;
-    if let Some((gw, _)) = s.gateways {
-        gw.stop().await;
-    }
     println!("{summary}");
 }
 
@@ -219,16 +244,8 @@ pub async fn run_remote(
 ) -> anyhow::Result<()> {
     let config = config(args, admin_user, admin_password)?;
     let api = target.trim_end_matches('/').to_owned();
-    if !remote.any() {
-        eprintln!(
-            "no server gateways given (--jt808/--watch/--http-telemetry/--gb28181): running them here on loopback and forwarding alarms to {api} as cases"
-        );
-    }
-    let s = start(&api, config, remote).await?;
-    println!(
-        "simulating {} devices and {} staff against {api} (Ctrl-C stops)",
-        s.running.devices, s.running.staff
-    );
+    let s = start(&api, config, remote, args.owner.as_deref(), false).await?;
+    print_started(&s, &api);
     supervise(s, args.duration, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -236,8 +253,26 @@ pub async fn run_remote(
     Ok(())
 }
 
-/// Inside `chengyun demo`: waits for the server at `listen`, then runs the simulator until
-/// the process ends.
+fn print_started(s: &Started, api: &str) {
+    let t = &s.targets;
+    let shown = |a: Option<String>| a.unwrap_or_else(|| "—".into());
+    println!(
+        "simulator: {} devices ({} enrolled now, {} already registered) and {} staff against {api}; devices → JT/T 808 {} · watch {} · MQTT {} · HTTP {} · GB/T 28181 {} (up in {:.1} s)",
+        s.running.devices,
+        s.enrolled.created,
+        s.enrolled.existing,
+        s.running.staff,
+        shown(t.jt808.map(|a| a.to_string())),
+        shown(t.watch.map(|a| a.to_string())),
+        shown(t.mqtt.map(|a| a.to_string())),
+        shown(t.http_telemetry.clone()),
+        shown(t.gb28181.clone()),
+        s.started.elapsed().as_secs_f64()
+    );
+}
+
+/// Inside `chengyun demo`: waits for the server at `listen`, then runs the simulator
+/// against the server's own registry and gateways until the process ends.
 pub async fn run_in_demo(
     listen: SocketAddr,
     args: SimArgs,
@@ -253,19 +288,15 @@ pub async fn run_in_demo(
         anyhow::bail!("the demo server did not come up at {api}");
     }
     let config = config(&args, "admin", &admin_password)?;
-    let s = start(&api, config, RemoteGateways::default()).await?;
-    if let Some((gw, _)) = &s.gateways {
-        println!(
-            "simulator: {} devices, {} staff; gateways JT/T 808 {} · watch {} · HTTP {} · GB/T 28181 {} (up in {:.1} s)",
-            s.running.devices,
-            s.running.staff,
-            gw.jt808,
-            gw.watch,
-            gw.http_telemetry,
-            gw.gb28181,
-            s.started.elapsed().as_secs_f64()
-        );
-    }
+    let s = start(
+        &api,
+        config,
+        RemoteGateways::default(),
+        args.owner.as_deref(),
+        true,
+    )
+    .await?;
+    print_started(&s, &api);
     supervise(s, args.duration, std::future::pending()).await;
     Ok(())
 }

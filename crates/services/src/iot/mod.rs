@@ -36,7 +36,7 @@ pub use scenes::{
     WIM_PRODUCT,
 };
 
-use crate::auth::{hash_password, random_secret, verify_password};
+use crate::auth::{device_secret_hash, random_secret, verify_device_secret};
 use crate::case::{CaseService, NewCase};
 use async_trait::async_trait;
 use chengyun_bus::{DynBus, Event, Received};
@@ -422,10 +422,7 @@ impl IotService {
         actor: &Actor,
     ) -> Result<String, IotError> {
         let secret = random_secret();
-        device.credential_hash =
-            Some(hash_password(&secret).map_err(|e| {
-                IotError::Unavailable(format!("cannot hash the device secret: {e}"))
-            })?);
+        device.credential_hash = Some(device_secret_hash(&secret));
         self.put_device(device, actor).await?;
         Ok(secret)
     }
@@ -443,6 +440,34 @@ impl IotService {
         let now = self.now();
         self.engine().register_device(&device, now);
         self.registry_mut().put_device(device);
+        Ok(())
+    }
+
+    /// Adds or replaces many devices in one transaction (all or nothing), as
+    /// given: a bulk import or a fleet's enrolment.
+    pub async fn put_devices(&self, devices: Vec<Device>, actor: &Actor) -> Result<(), IotError> {
+        self.inner
+            .store
+            .upsert_devices(
+                &devices,
+                &AuditEvent::new(
+                    actor,
+                    "iot.device.put_many",
+                    "device",
+                    devices.len().to_string(),
+                ),
+            )
+            .await?;
+        let now = self.now();
+        let mut engine = self.engine();
+        for d in &devices {
+            engine.register_device(d, now);
+        }
+        drop(engine);
+        let mut reg = self.registry_mut();
+        for d in devices {
+            reg.put_device(d);
+        }
         Ok(())
     }
 
@@ -550,7 +575,7 @@ impl IotService {
                 Some(hash),
                 Credential::AuthCode(s) | Credential::Secret(s) | Credential::Token(s),
             ) => {
-                if !verify_password(s, hash) {
+                if !verify_device_secret(s, hash) {
                     return Err(self.refuse(
                         request,
                         format!("wrong credential for device {}", device.id),
