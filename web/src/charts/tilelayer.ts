@@ -46,8 +46,9 @@ export class TileLayer {
     if (getComputedStyle(box).position === 'static') box.style.position = 'relative';
     this.layer = document.createElement('div');
     this.layer.className = 'map-tiles';
-    Object.assign(this.layer.style, { position: 'absolute', inset: '0', overflow: 'hidden', pointerEvents: 'none' });
-    // First child: ECharts' own (positioned) root comes later and paints on top.
+    // Its own stacking context (z-index 0), so the tiles' z-indexes stay inside it; as the
+    // first child it paints before ECharts' own (positioned) root, which comes later.
+    Object.assign(this.layer.style, { position: 'absolute', inset: '0', zIndex: '0', overflow: 'hidden', pointerEvents: 'none' });
     box.prepend(this.layer);
     this.credit = document.createElement('div');
     this.credit.className = 'map-attribution';
