@@ -804,3 +804,41 @@ async fn serves_on_a_real_socket_and_shuts_down() {
         .expect("server stops after the shutdown signal");
     done.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn map_config_is_public_and_names_the_configured_tile_layer() {
+    use chengyun_api::routes::map::{MapConfig, TileCrs, TileLayer};
+    let t = TestApp::new().await;
+    let r = t.get("/api/v1/map/config", &Auth::None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!({"tiles": null}));
+
+    let t = TestApp::with_config(ApiConfig {
+        map: MapConfig {
+            tiles: Some(TileLayer {
+                url: "https://webrd0{s}.is.autonavi.com/appmaptile?style=8&x={x}&y={y}&z={z}"
+                    .into(),
+                subdomains: "1234".into(),
+                crs: TileCrs::Gcj02,
+                attribution: "© 高德地图".into(),
+                min_zoom: 3,
+                max_zoom: 18,
+            }),
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    let r = t.get("/api/v1/map/config", &Auth::None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body,
+        json!({"tiles": {
+            "url": "https://webrd0{s}.is.autonavi.com/appmaptile?style=8&x={x}&y={y}&z={z}",
+            "subdomains": "1234",
+            "crs": "gcj02",
+            "attribution": "© 高德地图",
+            "min_zoom": 3,
+            "max_zoom": 18,
+        }})
+    );
+}
