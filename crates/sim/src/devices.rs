@@ -592,14 +592,16 @@ impl SimDevice {
     }
 
     fn smoke(&mut self, rng: &mut StdRng, now: DateTime<Utc>, start: bool) -> Vec<Wire> {
+        // The product declares 0–10 (obscuration, %/m); a fire reads well above the
+        // detector's alarm point of about 2.
         let density = if start {
-            rng.gen_range(8.0..30.0)
+            rng.gen_range(3.0..10.0)
         } else {
             rng.gen_range(0.0..0.5)
         };
         let mut item = json!({
             "at": now.to_rfc3339(),
-            "values": { "battery": self.battery.round(), "smoke_density": (density * 100.0_f64).round() / 100.0 },
+            "values": { "battery": self.battery.round() as i64, "smoke_density": (density * 100.0_f64).round() / 100.0 },
             "location": { "lon": self.pos.0, "lat": self.pos.1 },
         });
         if start {
@@ -622,7 +624,7 @@ impl SimDevice {
             "manhole_tilt_sensor" => json!({
                 "tilt_deg": if fault { rng.gen_range(20.0..80.0) } else { rng.gen_range(0.0..2.0_f64) },
                 "water_level_cm": rng.gen_range(0.0..30.0_f64).round(),
-                "battery": self.battery.round(),
+                "battery": self.battery.round() as i64,
             }),
             "bin_fill_sensor" => {
                 self.fill_pct = if fault {
@@ -630,7 +632,7 @@ impl SimDevice {
                 } else {
                     (self.fill_pct + rng.gen_range(0.0..2.0)) % 85.0
                 };
-                json!({ "fill_pct": self.fill_pct.round(), "battery": self.battery.round() })
+                json!({ "fill_pct": self.fill_pct.round() as i64, "battery": self.battery.round() as i64 })
             }
             _ => json!({
                 "fault_word": u32::from(fault),
@@ -682,6 +684,59 @@ mod tests {
             }
         }
         (devices, out)
+    }
+
+    /// What an HTTP or MQTT device sends is valid for its product as the packs declare it
+    /// (ints as JSON integers, declared properties and events only), so the server's
+    /// validation takes every simulated reading.
+    #[test]
+    fn http_and_mqtt_items_validate_against_their_products() {
+        use chengyun_domain::iot::{EventOccurrence, Telemetry, Value};
+        let products: std::collections::HashMap<String, chengyun_domain::iot::Product> =
+            chengyun_domain::iot::packs::all()
+                .into_iter()
+                .flat_map(|p| p.products)
+                .map(|p| (p.key.clone(), p))
+                .collect();
+        let spec = FleetSpec {
+            episode_per_report: 0.2,
+            ..FleetSpec::uniform(5, 6)
+        };
+        let city = CitySpec::default();
+        let mut rng = StdRng::seed_from_u64(5);
+        let now = Utc::now();
+        let mut checked = 0;
+        for mut d in fleet(&spec, &city) {
+            let product = &products[d.account.product_key];
+            for _ in 0..40 {
+                for w in d.step(&mut rng, &spec, &city, now, 5.0) {
+                    let Wire::Http(item) = w else { continue };
+                    let mut t = Telemetry::new(&d.account.device_id, now);
+                    for (k, v) in item["values"].as_object().into_iter().flatten() {
+                        let v = match v {
+                            serde_json::Value::Bool(b) => Value::Bool(*b),
+                            serde_json::Value::String(s) => Value::Text(s.clone()),
+                            n => match n.as_i64() {
+                                Some(i) => Value::Int(i),
+                                None => Value::Float(n.as_f64().expect("a number")),
+                            },
+                        };
+                        t = t.with(k, v);
+                    }
+                    for e in item["events"].as_array().into_iter().flatten() {
+                        t.events.push(EventOccurrence {
+                            id: e["id"].as_str().expect("event id").to_owned(),
+                            params: Default::default(),
+                        });
+                    }
+                    if let Err(e) = t.validate(product) {
+                        panic!("{} sent {item}: {e}", d.account.device_id);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]
