@@ -19,9 +19,16 @@
 //! and TLS stacks out): only `http://` URLs are accepted. HTTPS webhooks
 //! need reqwest's `rustls-tls` feature enabled later.
 //!
-//! With several server processes on one database, each would deliver the
-//! due rows it reads; run the worker in one process (a claim column is the
-//! later fix).
+//! Several server processes on one database (nodes sharing a NATS bus) may
+//! all run the worker: an event is queued only by the node that published it
+//! (every node's feed sees every node's events, [`FeedItem::local`] tells
+//! them apart), and each delivery round *claims* its due rows in one
+//! statement ([`chengyun_store::Store::claim_due_deliveries`]: their next
+//! attempt moves to a lease of `timeout × batch + 30 s`), so no two nodes
+//! POST the same delivery; a node that dies mid-round leaves its rows due
+//! again when the lease ends.
+//!
+//! [`FeedItem::local`]: crate::routes::stream::FeedItem::local
 //!
 //! [`Envelope`]: crate::routes::stream::Envelope
 
@@ -130,7 +137,8 @@ pub fn spawn_worker(
             tokio::select! {
                 got = events.recv() => match got {
                     Ok(item) => {
-                        if item.envelope.kind == "resync" {
+                        // Another node's event is queued by that node.
+                        if item.envelope.kind == "resync" || !item.local {
                             continue;
                         }
                         let body = serde_json::to_value(&item.envelope).unwrap_or_default();
@@ -158,14 +166,23 @@ pub fn spawn_worker(
     })
 }
 
-/// Delivers every due delivery once; answers how many were delivered.
+/// How long a delivery round holds the rows it claimed: every POST of the
+/// batch timing out, plus a margin.
+pub fn lease(config: &WebhookConfig) -> Duration {
+    config.timeout.saturating_mul(config.batch.max(1)) + Duration::from_secs(30)
+}
+
+/// Claims the due deliveries (up to `batch`) and attempts each once;
+/// answers how many were delivered.
 pub async fn deliver_due(
     store: &DynStore,
     client: &reqwest::Client,
     config: &WebhookConfig,
     now: DateTime<Utc>,
 ) -> Result<usize, chengyun_store::StoreError> {
-    let due = store.due_deliveries(now, config.batch).await?;
+    let until =
+        now + chrono::Duration::from_std(lease(config)).unwrap_or(chrono::Duration::hours(1));
+    let due = store.claim_due_deliveries(now, until, config.batch).await?;
     if due.is_empty() {
         return Ok(0);
     }

@@ -41,8 +41,12 @@ fn require_rule_keeper(me: &CurrentUser, area: Option<&str>) -> ApiResult<()> {
     }
 }
 
+/// Reloads this node's case service and has the other nodes on the bus
+/// reload theirs.
 async fn reload(state: &AppState) -> ApiResult<()> {
-    state.cases().reload().await.map_err(ApiError::from)
+    state.cases().reload().await.map_err(ApiError::from)?;
+    state.announce_change("case_settings", 1);
+    Ok(())
 }
 
 /// Every dispatch rule, by id.

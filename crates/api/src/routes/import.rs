@@ -99,8 +99,9 @@ pub async fn import(
             .into());
         }
     };
-    if matches!(kind.as_str(), "areas" | "grids") {
-        state.reload_city().await?;
-    }
+    // Every kind feeds a cache (the spatial index, the case service's
+    // departments and responsibility grids): reload, and have the other
+    // nodes on the bus reload too.
+    state.city_changed(&report.kind, report.count).await?;
     Ok(Json(report.into()))
 }

@@ -103,7 +103,7 @@ pub async fn enable(
         ))
     })?;
     state.iot().enable_pack(&key, &me.actor).await?;
-    state.reload_city().await?;
+    state.city_changed("packs", 1).await?;
     Ok(Json(pack_item(&pack, true)))
 }
 

@@ -107,6 +107,6 @@ pub async fn create(
     )
     .with(serde_json::json!({ "name": class.name }));
     state.store().upsert_local_class(&class, &event).await?;
-    state.reload_city().await?;
+    state.city_changed("classes", 1).await?;
     Ok((StatusCode::CREATED, Json(class)))
 }

@@ -23,6 +23,12 @@
 //! gets `resync`. Heartbeats are SSE comment lines (`: heartbeat`) every
 //! `ApiConfig::sse_heartbeat` (15 s), so proxies keep the connection open.
 //!
+//! Several nodes (a NATS bus, see `crates/bus`): every node's feed receives
+//! every node's events, so a viewer on node B sees a case created on node A.
+//! The `id`s count per node, so `Last-Event-ID` only means something to the
+//! node that issued it: route a client's reconnects to the same node (sticky
+//! sessions) or it may get the wrong replay instead of `resync`.
+//!
 //! Scope: an event about a case in an area is sent only to viewers whose
 //! scope contains that area; a case without an area only to whole-city
 //! viewers; `city.changed` to everyone who may read the city. IoT events
@@ -39,7 +45,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use chengyun_bus::{DynBus, Event, Received};
+use chengyun_bus::{DynBus, Event, Origin, Received};
 use chengyun_domain::auth::{Permission, Scope};
 use chengyun_services::iot::IotService;
 use chengyun_store::DynStore;
@@ -77,6 +83,10 @@ pub struct FeedItem {
     pub scoped: bool,
     /// For IoT events: the device, whose ownership and grants decide who sees it.
     pub device_id: Option<String>,
+    /// Published by this node (always, on the in-process bus). With several
+    /// nodes on one NATS bus every node's feed shows every event, but only
+    /// the node that published one queues its webhook deliveries.
+    pub local: bool,
 }
 
 impl FeedItem {
@@ -219,7 +229,7 @@ impl Feed {
         tokio::spawn(async move {
             let mut areas: HashMap<String, Option<String>> = HashMap::new();
             loop {
-                let got = sub.recv().await;
+                let (got, origin) = sub.recv_with_origin().await;
                 let Some(feed) = weak.upgrade() else { break };
                 match got {
                     Received::Event(e) => {
@@ -240,7 +250,7 @@ impl Feed {
                             }
                             d.area_code = areas.get(&dept).cloned().flatten();
                         }
-                        feed.push_described(d);
+                        feed.push_from(d, origin == Origin::Local);
                     }
                     Received::Lagged(n) => {
                         tracing::warn!(missed = n, "the live feed fell behind the bus");
@@ -284,6 +294,11 @@ impl Feed {
     }
 
     fn push_described(&self, d: Described) -> Arc<FeedItem> {
+        self.push_from(d, true)
+    }
+
+    /// Records an event published by this node (`local`) or another one.
+    fn push_from(&self, d: Described, local: bool) -> Arc<FeedItem> {
         let Described {
             kind,
             subject,
@@ -309,6 +324,7 @@ impl Feed {
             area_code,
             scoped,
             device_id,
+            local,
         });
         ring.next_id += 1;
         ring.items.push_back(item.clone());

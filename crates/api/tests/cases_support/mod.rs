@@ -90,6 +90,12 @@ impl World {
     /// A world on `backend`; with `fixed_clock` the case service reads the
     /// time from [`World::set_now`] (starting at [`t0`]), else the real time.
     pub async fn new(backend: Backend, fixed_clock: bool) -> World {
+        Self::with_bus(backend, fixed_clock, Arc::new(InProcessBus::new())).await
+    }
+
+    /// [`World::new`] publishing on `bus` (e.g. a NATS bus shared with
+    /// [`World::another_node`]).
+    pub async fn with_bus(backend: Backend, fixed_clock: bool, bus: DynBus) -> World {
         let dir = tempfile::tempdir().unwrap();
         let (store, pg): (DynStore, Option<PgStore>) = match backend {
             Backend::Sqlite => {
@@ -111,41 +117,8 @@ impl World {
             }
         };
         let ids = seed(&store).await;
-        let bus: DynBus = Arc::new(InProcessBus::new());
-        let config = ApiConfig {
-            data_dir: dir.path().to_path_buf(),
-            max_attachment_bytes: 64 * 1024,
-            ..ApiConfig::default()
-        };
-        let mut case_config = CaseConfig::new(dir.path());
-        case_config.max_attachment_bytes = 64 * 1024;
         let clock = fixed_clock.then(|| Arc::new(Mutex::new(t0())));
-        let c = clock.clone();
-        let state =
-            AppState::build(
-                store.clone(),
-                config,
-                bus.clone(),
-                case_config,
-                move |s| match c {
-                    Some(c) => s.with_clock(move || *c.lock().unwrap()),
-                    None => s,
-                },
-            )
-            .await
-            .unwrap();
-        let app = chengyun_api::router(state.clone());
-        let mut w = World {
-            app,
-            state,
-            store,
-            bus,
-            clock,
-            auth: HashMap::new(),
-            ids,
-            pg,
-            _dir: dir,
-        };
+        let mut w = Self::node(store, pg, bus, clock, dir, ids).await;
         for name in [
             "admin",
             "clerk",
@@ -173,6 +146,60 @@ impl World {
             );
         }
         w
+    }
+
+    /// A second server node over the same database, with its own state,
+    /// router and `bus`; the sessions live in the database, so everyone is
+    /// logged in there too. Its `finish` leaves the database to this world's.
+    pub async fn another_node(&self, bus: DynBus) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, clock, ids) = (self.store.clone(), self.clock.clone(), self.ids.clone());
+        let mut w = Self::node(store, None, bus, clock, dir, ids).await;
+        w.auth = self.auth.clone();
+        w
+    }
+
+    async fn node(
+        store: DynStore,
+        pg: Option<PgStore>,
+        bus: DynBus,
+        clock: Option<Arc<Mutex<DateTime<Utc>>>>,
+        dir: tempfile::TempDir,
+        ids: HashMap<String, i64>,
+    ) -> World {
+        let config = ApiConfig {
+            data_dir: dir.path().to_path_buf(),
+            max_attachment_bytes: 64 * 1024,
+            ..ApiConfig::default()
+        };
+        let mut case_config = CaseConfig::new(dir.path());
+        case_config.max_attachment_bytes = 64 * 1024;
+        let c = clock.clone();
+        let state =
+            AppState::build(
+                store.clone(),
+                config,
+                bus.clone(),
+                case_config,
+                move |s| match c {
+                    Some(c) => s.with_clock(move || *c.lock().unwrap()),
+                    None => s,
+                },
+            )
+            .await
+            .unwrap();
+        let app = chengyun_api::router(state.clone());
+        World {
+            app,
+            state,
+            store,
+            bus,
+            clock,
+            auth: HashMap::new(),
+            ids,
+            pg,
+            _dir: dir,
+        }
     }
 
     pub async fn finish(self) {
