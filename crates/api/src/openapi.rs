@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi};
         stream::stream,
         webhooks::list, webhooks::create, webhooks::update, webhooks::delete,
         products::list, products::get, products::put,
-        devices::list, devices::get, devices::create, devices::update, devices::rotate_credential,
+        devices::list, devices::get, devices::create, devices::update, devices::rotate_credential, devices::batch,
         devices::telemetry, devices::track, devices::commands,
         devices::list_grants, devices::create_grant, devices::revoke_grant,
         commands::send, commands::get,

@@ -877,3 +877,67 @@ async fn the_gateways_list_names_the_bound_tcp_gateways_and_the_http_endpoints()
     assert_eq!(r.body["gateways"][0]["name"], "jt808", "{}", r.text);
     assert_eq!(r.body["gateways"][0]["address"], "127.0.0.1:6808");
 }
+
+#[tokio::test]
+async fn a_batch_registers_many_devices_all_or_nothing() {
+    let (app, admin, yh, _yj, _created) = setup(1).await;
+    let body = |ids: &[&str], owner: &str| {
+        json!({"devices": ids.iter().map(|id| json!({
+            "id": id, "product_key": "t_sensor", "name": format!("批量{id}"),
+            "owner_department": owner, "location": {"lon": 116.8, "lat": 28.2}
+        })).collect::<Vec<_>>()})
+    };
+    let r = app
+        .post("/api/v1/devices/batch", &yh, body(&["b-1"], "YH-CENTER"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // One bad device (unknown owner) and a duplicate: nothing is stored, each named.
+    let mut bad = body(&["b-1", "b-2", "b-2"], "YH-CENTER");
+    bad["devices"][1]["owner_department"] = json!("NOPE");
+    let r = app.post("/api/v1/devices/batch", &admin, bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("devices[1].owner_department"), "{}", r.text);
+    assert!(r.text.contains("devices[2].id"), "{}", r.text);
+    let r = app.get("/api/v1/devices/b-1", &admin).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "nothing half-stored: {}",
+        r.text
+    );
+    let r = app
+        .post("/api/v1/devices/batch", &admin, json!({"devices": []}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // A good batch: one existing device (kept credential) and two new ones.
+    let r = app
+        .post(
+            "/api/v1/devices/batch",
+            &admin,
+            body(&["yh-00", "b-1", "b-2"], "YH-CENTER"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["created"], 2, "{}", r.text);
+    assert_eq!(r.body["updated"], 1, "{}", r.text);
+    assert!(r.body["devices"][0]["secret"].is_null(), "kept: {}", r.text);
+    let token = r.body["devices"][1]["token"].as_str().expect("token");
+    assert!(token.starts_with("b1:"), "{token}");
+    let reading = json!([{"values": {"temp": 22.0}}]);
+    let r2 = post_telemetry(&app, token, reading.clone()).await;
+    assert!(r2.status.is_success(), "{}", r2.text);
+    let r = app.get("/api/v1/devices/b-2", &admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["device"]["name"], "批量b-2", "{}", r.text);
+    // Re-enrolling with rotate_existing replaces the secrets.
+    let mut again = body(&["b-1"], "YH-CENTER");
+    again["rotate_existing"] = json!(true);
+    let r = app.post("/api/v1/devices/batch", &admin, again).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let fresh = r.body["devices"][0]["token"].as_str().expect("new token");
+    assert_ne!(fresh, token);
+    let r2 = post_telemetry(&app, token, reading.clone()).await;
+    assert_eq!(r2.status, StatusCode::FORBIDDEN, "{}", r2.text);
+    let r2 = post_telemetry(&app, fresh, reading).await;
+    assert!(r2.status.is_success(), "{}", r2.text);
+}

@@ -1,13 +1,13 @@
 //! Enrols the simulated fleet in the server's own device registry through the REST API
-//! (`POST /api/v1/devices`), so the devices go through the server's gateways,
+//! (`POST /api/v1/devices/batch`), so the devices go through the server's gateways,
 //! authentication, rule engine, alarms and alarm → case mapping like real ones.
 //!
 //! Each device gets an owning department: the scene's usual one in the demo city
 //! ([`owner_for`]) when the server has it, else the fallback the caller names (for another
 //! city). Stationary devices are placed at their home position. HTTP devices receive their
 //! bearer token `<terminal id>:<secret>` from the server, MQTT devices their password (their
-//! username is their device id); a device that already exists (a restarted demo) gets a
-//! fresh one through `POST /api/v1/devices/{id}/credential`.
+//! username is their device id's letters and digits); a device that already exists (a
+//! restarted demo) is issued a fresh one.
 //! JT/T 808 terminals learn their auth code when they register (0x0100 → 0x8100); watch
 //! and GB/T 28181 devices are known by their ids.
 
@@ -17,8 +17,6 @@ use crate::runner::Targets;
 use chengyun_domain::iot::Protocol;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// The demo city's department for a scene's devices.
 pub fn owner_for(scene: Scene, product_key: &str) -> &'static str {
@@ -50,8 +48,8 @@ pub enum EnrolError {
         "the server has none of the departments the simulated devices belong to ({wanted}) and no fallback was given (--sim-owner)"
     )]
     NoOwner { wanted: String },
-    #[error("cannot enrol device {device}: {error}")]
-    Device { device: String, error: ApiError },
+    #[error("cannot enrol the batch starting at device {first}: {error}")]
+    Batch { first: String, error: ApiError },
     #[error("cannot list the server's departments: {0}")]
     Departments(ApiError),
 }
@@ -95,96 +93,62 @@ pub fn device_body(device: &SimDevice, owner: &str) -> Value {
     })
 }
 
-/// Registers `devices` on the server `client` is logged in to (as an administrator), at
-/// most `parallel` requests at a time, and stores each HTTP device's token in its account.
+/// Devices per `POST /api/v1/devices/batch`.
+pub const BATCH: usize = 2_000;
+
+/// Registers `devices` on the server `client` is logged in to (as an administrator) through
+/// `POST /api/v1/devices/batch` (each batch all or nothing), issuing every device that
+/// presents a secret a fresh one (`rotate_existing`: a restarted demo's devices get new
+/// credentials), and stores each HTTP device's token and each MQTT device's password in its
+/// account.
 pub async fn enrol(
     client: &ApiClient,
     devices: &mut [SimDevice],
     fallback_owner: Option<&str>,
-    parallel: usize,
 ) -> Result<Enrolled, EnrolError> {
     let known = department_codes(client)
         .await
         .map_err(EnrolError::Departments)?;
-    let mut owners = Vec::with_capacity(devices.len());
+    let mut bodies = Vec::with_capacity(devices.len());
     for d in devices.iter() {
         let wanted = owner_for(d.account.scene, d.account.product_key);
         let owner = if known.contains(wanted) {
-            wanted.to_owned()
+            wanted
         } else if let Some(f) = fallback_owner {
-            f.to_owned()
+            f
         } else {
             return Err(EnrolError::NoOwner {
                 wanted: wanted.to_owned(),
             });
         };
-        owners.push(owner);
-    }
-    let permits = Arc::new(Semaphore::new(parallel.max(1)));
-    let mut tasks = Vec::with_capacity(devices.len());
-    for (d, owner) in devices.iter().zip(owners) {
-        let (client, permits) = (client.clone(), permits.clone());
-        let body = device_body(d, &owner);
-        let id = d.account.device_id.clone();
-        let http = d.account.protocol == Protocol::Http;
-        let mqtt = d.account.protocol == Protocol::Mqtt;
-        // What the device presents: HTTP the bearer token, MQTT the secret (password).
-        let credential = move |v: &Value| {
-            let key = if http { "token" } else { "secret" };
-            v[key].as_str().map(str::to_owned)
-        };
-        let needs_credential = http || mqtt;
-        tasks.push(tokio::spawn(async move {
-            let _p = permits.acquire_owned().await;
-            let created = match client.post("/api/v1/devices", &body).await {
-                Ok(v) => return Ok((true, credential(&v))),
-                Err(e) if e.status() == Some(409) => false,
-                Err(e) => {
-                    return Err(EnrolError::Device {
-                        device: id,
-                        error: e,
-                    });
-                }
-            };
-            // Already registered: a device that presents a secret needs a fresh one.
-            let token = if needs_credential {
-                let v = client
-                    .post(&format!("/api/v1/devices/{id}/credential"), &json!({}))
-                    .await
-                    .map_err(|error| EnrolError::Device {
-                        device: id.clone(),
-                        error,
-                    })?;
-                credential(&v)
-            } else {
-                None
-            };
-            Ok((created, token))
-        }));
+        bodies.push(device_body(d, owner));
     }
     let mut out = Enrolled::default();
-    for (d, t) in devices.iter_mut().zip(tasks) {
-        let (created, token) = match t.await {
-            Ok(r) => r?,
-            Err(e) => {
-                return Err(EnrolError::Device {
-                    device: d.account.device_id.clone(),
-                    error: ApiError::Status {
-                        method: "POST",
-                        path: "/api/v1/devices".into(),
-                        status: 0,
-                        body: format!("enrolment task failed: {e}"),
-                    },
-                });
+    for (chunk, bodies) in devices.chunks_mut(BATCH).zip(bodies.chunks(BATCH)) {
+        let answer = client
+            .post(
+                "/api/v1/devices/batch",
+                &json!({"devices": bodies, "rotate_existing": true}),
+            )
+            .await
+            .map_err(|error| EnrolError::Batch {
+                first: chunk[0].account.device_id.clone(),
+                error,
+            })?;
+        let items = answer["devices"].as_array().cloned().unwrap_or_default();
+        for (d, item) in chunk.iter_mut().zip(items) {
+            if item["created"].as_bool() == Some(true) {
+                out.created += 1;
+            } else {
+                out.existing += 1;
             }
-        };
-        if created {
-            out.created += 1;
-        } else {
-            out.existing += 1;
-        }
-        if let Some(token) = token {
-            d.account.secret = Some(token);
+            let key = match d.account.protocol {
+                Protocol::Http => "token",
+                _ => "secret",
+            };
+            if let Some(c) = item[key].as_str() {
+                d.account.secret = Some(c.to_owned());
+            }
         }
     }
     Ok(out)

@@ -156,13 +156,13 @@ async fn a_short_run_goes_through_the_servers_registry_rules_and_cases() {
         .await
         .expect("admin login");
     let mut devices = chengyun_sim::devices::fleet(&fleet, &config.city);
-    let enrolled = enrol::enrol(&admin, &mut devices, None, 4)
+    let enrolled = enrol::enrol(&admin, &mut devices, None)
         .await
         .expect("enrol");
     assert_eq!(enrolled.created, devices.len());
     // Enrolling again keeps the devices and issues the HTTP ones fresh tokens.
     let mut again = chengyun_sim::devices::fleet(&fleet, &config.city);
-    let second = enrol::enrol(&admin, &mut again, None, 4)
+    let second = enrol::enrol(&admin, &mut again, None)
         .await
         .expect("enrol again");
     assert_eq!(second.existing, devices.len());

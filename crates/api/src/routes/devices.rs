@@ -511,19 +511,13 @@ pub async fn create(
     if http && device.terminal_id.is_none() {
         // The HTTP token names the terminal (see `AppState`'s directory):
         // the id's letters and digits (terminal ids allow nothing else).
-        let derived: String = device
-            .id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(32)
-            .collect();
-        if derived.is_empty() {
+        let Some(derived) = derived_terminal(&device.id) else {
             return Err(Invalid::new(
                 "terminal_id",
                 "an HTTP device whose id has no letters or digits needs a terminal_id",
             )
             .into());
-        }
+        };
         device.terminal_id = Some(derived);
     }
     let secret = if credential {
@@ -577,6 +571,186 @@ pub async fn update(
         .device(&id)
         .ok_or_else(|| ApiError::internal("device vanished after update"))?;
     Ok(Json(item(iot, &Viewer::of(&me), &stored)))
+}
+
+/// Many devices at once (`POST /api/v1/devices/batch`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeviceBatch {
+    /// At most [`DeviceBatch::MAX`] devices; new ones are created, existing ones
+    /// (by id) updated.
+    pub devices: Vec<NewDeviceBody>,
+    /// Issue devices that already exist a new secret too (their old one stops
+    /// working); by default they keep theirs.
+    #[serde(default)]
+    pub rotate_existing: bool,
+}
+
+impl DeviceBatch {
+    /// The largest batch.
+    pub const MAX: usize = 10_000;
+}
+
+/// One device of a batch and its credential, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchDevice {
+    pub id: String,
+    /// `false`: it existed and was updated.
+    pub created: bool,
+    /// A new secret (new devices that want one; existing ones with `rotate_existing`).
+    pub secret: Option<String>,
+    /// For HTTP devices with a new secret: the bearer token `<terminal id>:<secret>`.
+    pub token: Option<String>,
+}
+
+/// What a batch did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    pub created: usize,
+    pub updated: usize,
+    /// In the order given.
+    pub devices: Vec<BatchDevice>,
+}
+
+/// An HTTP device's terminal id when none is given: its id's letters and
+/// digits (the HTTP token names the terminal; terminal ids allow nothing else).
+fn derived_terminal(id: &str) -> Option<String> {
+    let t: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(32)
+        .collect();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Registers or updates many devices in one transaction (admin): all or
+/// nothing, every problem reported under `devices[i]`. New devices get a
+/// secret (unless `credential` is false), existing ones keep theirs unless
+/// `rotate_existing`. For onboarding a fleet or re-enrolling one.
+#[utoipa::path(post, path = "/api/v1/devices/batch", tag = "iot",
+    request_body = DeviceBatch,
+    responses((status = 200, description = "Stored; secrets are shown only now", body = BatchResult)),
+    security(("session" = []), ("token" = [])))]
+pub async fn batch(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Json(body): Json<DeviceBatch>,
+) -> ApiResult<Json<BatchResult>> {
+    me.require(CityPermission::ManageCity)?;
+    if body.devices.is_empty() || body.devices.len() > DeviceBatch::MAX {
+        return Err(Invalid::new(
+            "devices",
+            format!(
+                "send 1 to {} devices per batch (got {}); split larger fleets",
+                DeviceBatch::MAX,
+                body.devices.len()
+            ),
+        )
+        .into());
+    }
+    let iot = state.iot();
+    let ids: HashSet<&str> = body.devices.iter().map(|d| d.id.as_str()).collect();
+    let mut errors = ValidationError::default();
+    let mut seen = HashSet::new();
+    let mut owners: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for (i, d) in body.devices.iter().enumerate() {
+        let at = |e: Invalid| e.at(format!("devices[{i}]"));
+        if !seen.insert(d.id.as_str()) {
+            errors.push(at(Invalid::new(
+                "id",
+                format!("device {} appears twice in the batch", d.id),
+            )));
+        }
+        if iot.product(&d.product_key).is_none() {
+            errors.push(at(Invalid::new(
+                "product_key",
+                format!("no product {:?}; see GET /api/v1/products", d.product_key),
+            )));
+        }
+        let known = match owners.get(&d.owner_department) {
+            Some(k) => *k,
+            None => {
+                let k = state
+                    .store()
+                    .department(&d.owner_department)
+                    .await?
+                    .is_some();
+                owners.insert(d.owner_department.clone(), k);
+                k
+            }
+        };
+        if !known {
+            errors.push(at(Invalid::new(
+                "owner_department",
+                format!("no department {:?}", d.owner_department),
+            )));
+        }
+        if let Some(p) = &d.paired_device_id
+            && iot.device(p).is_none()
+            && !ids.contains(p.as_str())
+        {
+            errors.push(at(Invalid::new(
+                "paired_device_id",
+                format!("no device {p:?} to pair with (here or in the batch)"),
+            )));
+        }
+        if errors.problems.len() >= ValidationError::LIMIT {
+            break;
+        }
+    }
+    if !errors.problems.is_empty() {
+        return Err(errors.into());
+    }
+    let mut devices = Vec::with_capacity(body.devices.len());
+    let mut answers = Vec::with_capacity(body.devices.len());
+    for b in body.devices {
+        let (id, credential, fields) = b.split();
+        let old = iot.device(&id);
+        let http = iot
+            .product(&fields.product_key)
+            .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http);
+        let mut device = Device {
+            id: id.clone(),
+            product_key: fields.product_key,
+            name: fields.name,
+            owner_department: fields.owner_department,
+            component_id: fields.component_id,
+            credential_hash: old.as_ref().and_then(|o| o.credential_hash.clone()),
+            terminal_id: fields
+                .terminal_id
+                .filter(|t| !t.is_empty())
+                .or_else(|| old.as_ref().and_then(|o| o.terminal_id.clone())),
+            armed: fields.armed,
+            armed_position: fields.armed_position,
+            paired_device_id: fields.paired_device_id,
+            location: fields.location,
+            tags: fields.tags,
+        };
+        if http && device.terminal_id.is_none() {
+            device.terminal_id = derived_terminal(&id);
+        }
+        let issue = credential && (old.is_none() || body.rotate_existing);
+        let secret = issue.then(chengyun_services::auth::random_secret);
+        if let Some(s) = &secret {
+            device.credential_hash = Some(chengyun_services::auth::device_secret_hash(s));
+        }
+        answers.push(BatchDevice {
+            token: match (&secret, &device.terminal_id) {
+                (Some(s), Some(t)) if http => Some(format!("{t}:{s}")),
+                _ => None,
+            },
+            id,
+            created: old.is_none(),
+            secret,
+        });
+        devices.push(device);
+    }
+    iot.put_devices(devices, &me.actor).await?;
+    let created = answers.iter().filter(|a| a.created).count();
+    Ok(Json(BatchResult {
+        created,
+        updated: answers.len() - created,
+        devices: answers,
+    }))
 }
 
 /// A device's new credential.

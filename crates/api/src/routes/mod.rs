@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
             get(products::get).put(products::put),
         )
         .route("/api/v1/devices", get(devices::list).post(devices::create))
+        .route("/api/v1/devices/batch", post(devices::batch))
         .route(
             "/api/v1/devices/{id}",
             get(devices::get).put(devices::update),

@@ -94,7 +94,7 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot log in to {api} as {}", config.admin_user))?;
     let mut devices = chengyun_sim::devices::fleet(&config.fleet, &config.city);
-    let enrolled = enrol::enrol(&admin, &mut devices, owner, 8)
+    let enrolled = enrol::enrol(&admin, &mut devices, owner)
         .await
         .context("cannot enrol the simulated devices")?;
     // The demo's TCP gateways announce their ports a moment after the API answers.
