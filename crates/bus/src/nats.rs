@@ -373,6 +373,22 @@ impl NatsBus {
         rx.await.map_err(|_| BusError::Closed)
     }
 
+    /// Deletes the stream with everything in it, for throwaway streams
+    /// (benchmarks); this node stops consuming. Other nodes still connected
+    /// re-create it empty.
+    pub async fn delete_stream(&self) -> Result<(), BusError> {
+        self.inner.consumer.abort();
+        let js = jetstream::new(self.inner.client.clone());
+        js.delete_stream(&self.inner.config.stream)
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Stream {
+                url: self.inner.config.url.clone(),
+                stream: self.inner.config.stream.clone(),
+                reason: format!("cannot delete it: {e}"),
+            })
+    }
+
     /// This node's id, the `Chengyun-Node` header of what it publishes.
     pub fn node_id(&self) -> &str {
         &self.inner.node

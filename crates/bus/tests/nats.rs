@@ -191,8 +191,10 @@ async fn an_event_reaches_both_nodes_exactly_once_in_order() {
         a.subject_of(&changed("areas", 1)),
         format!("{}.city.changed.areas", config.subject_prefix)
     );
-    drop((a, b));
-    delete_stream(&config).await;
+    // A throwaway stream goes with its last node.
+    drop(b);
+    a.delete_stream().await.unwrap();
+    assert!(jetstream().await.get_stream(&config.stream).await.is_err());
 }
 
 #[tokio::test]
@@ -282,7 +284,12 @@ async fn every_event_variant_survives_the_json_round_trip() {
     let json: serde_json::Value = serde_json::from_slice(&first.payload).unwrap();
     assert_eq!(json["type"], "city_changed");
     assert_eq!(json["count"], 3);
-    drop((a, b));
+    // Dropping the last handle of a node closes its subscriptions (another
+    // node going away does not).
+    drop(a);
+    quiet(&mut on_b, Duration::from_millis(100)).await;
+    drop(b);
+    assert_eq!(next(&mut on_b).await.0, Received::Closed);
     delete_stream(&config).await;
 }
 
