@@ -247,9 +247,17 @@ impl AppState {
     /// under `config.data_dir`). Must run inside a Tokio runtime: the live
     /// feed's collector task is spawned here.
     pub async fn new(store: DynStore, config: ApiConfig) -> Result<AppState, StoreError> {
+        Self::with_bus(store, config, Arc::new(InProcessBus::new())).await
+    }
+
+    /// [`AppState::new`] on a given bus (e.g. a `NatsBus` shared by several nodes).
+    pub async fn with_bus(
+        store: DynStore,
+        config: ApiConfig,
+        bus: DynBus,
+    ) -> Result<AppState, StoreError> {
         let mut cases = CaseConfig::new(&config.data_dir);
         cases.max_attachment_bytes = config.max_attachment_bytes;
-        let bus: DynBus = Arc::new(InProcessBus::new());
         Ok(Self::build(store, config, bus, cases, |s| s).await?)
     }
 

@@ -22,6 +22,66 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub iot: IotSection,
     pub map: MapSection,
+    pub bus: BusSection,
+}
+
+/// The internal bus that carries events between the parts of a server (live
+/// feed, city reloads, webhooks): `inprocess` for one server, `nats` for
+/// several servers on one database sharing events through NATS JetStream
+/// (see crates/bus/README.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSection {
+    /// `inprocess` (default) or `nats` (`CHENGYUN_BUS_KIND`). `chengyun demo`
+    /// always runs in-process.
+    pub kind: String,
+    /// The NATS server, `nats://host:port` or `tls://…`; several of one
+    /// cluster separated by commas (`CHENGYUN_BUS_URL`).
+    pub url: String,
+    /// The JetStream stream every node uses (`CHENGYUN_BUS_STREAM`).
+    pub stream: String,
+    /// Subjects are `<subject_prefix>.<event>` (`CHENGYUN_BUS_SUBJECT_PREFIX`).
+    pub subject_prefix: String,
+    /// Hours an event stays in the stream (`CHENGYUN_BUS_MAX_AGE_HOURS`).
+    pub max_age_hours: u64,
+    /// The stream's size limit in MiB; the oldest events go first (`CHENGYUN_BUS_MAX_MIB`).
+    pub max_mib: u64,
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        Self {
+            kind: "inprocess".into(),
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "CHENGYUN".into(),
+            subject_prefix: "chengyun".into(),
+            max_age_hours: 24,
+            max_mib: 1024,
+        }
+    }
+}
+
+impl BusSection {
+    /// The NATS bus settings, checked (for `kind = "nats"`).
+    #[cfg(feature = "nats")]
+    pub fn nats(&self) -> anyhow::Result<chengyun_bus::NatsBusConfig> {
+        let c = chengyun_bus::NatsBusConfig {
+            url: self.url.clone(),
+            stream: self.stream.clone(),
+            subject_prefix: self.subject_prefix.clone(),
+            max_age: std::time::Duration::from_secs(self.max_age_hours.saturating_mul(3600)),
+            max_bytes: self.max_mib.saturating_mul(1024 * 1024),
+            ..Default::default()
+        };
+        if self.max_age_hours == 0 {
+            bail!("bus.max_age_hours must be at least 1");
+        }
+        if self.max_mib == 0 {
+            bail!("bus.max_mib must be at least 1");
+        }
+        c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(c)
+    }
 }
 
 /// The IoT brain's city-specific settings.
@@ -300,6 +360,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             iot: IotSection::default(),
             map: MapSection::default(),
+            bus: BusSection::default(),
         }
     }
 }
@@ -320,7 +381,9 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: "pretty".into(),
-            level: "info,sqlx=warn".into(),
+            // The embedded broker logs every device connection that drops at ERROR
+            // (and our own readiness probe): not actionable, and a flood with many devices.
+            level: "info,sqlx=warn,rumqttd::server::broker=off".into(),
         }
     }
 }
@@ -403,6 +466,28 @@ impl Config {
         if let Some(v) = var("CHENGYUN_MQTT_PASSWORD") {
             self.mqtt.password = Some(v);
         }
+        if let Some(v) = var("CHENGYUN_BUS_KIND") {
+            self.bus.kind = v;
+        }
+        if let Some(v) = var("CHENGYUN_BUS_URL") {
+            self.bus.url = v;
+        }
+        if let Some(v) = var("CHENGYUN_BUS_STREAM") {
+            self.bus.stream = v;
+        }
+        if let Some(v) = var("CHENGYUN_BUS_SUBJECT_PREFIX") {
+            self.bus.subject_prefix = v;
+        }
+        if let Some(v) = var("CHENGYUN_BUS_MAX_AGE_HOURS") {
+            self.bus.max_age_hours = v.parse().with_context(|| {
+                format!("CHENGYUN_BUS_MAX_AGE_HOURS={v:?} must be a whole number of hours")
+            })?;
+        }
+        if let Some(v) = var("CHENGYUN_BUS_MAX_MIB") {
+            self.bus.max_mib = v.parse().with_context(|| {
+                format!("CHENGYUN_BUS_MAX_MIB={v:?} must be a whole number of MiB")
+            })?;
+        }
         if let Some(v) = var("CHENGYUN_MAP_TILE_URL") {
             self.map.tile_url = Some(v).filter(|v| !v.is_empty());
         }
@@ -440,6 +525,18 @@ impl Config {
         }
         if self.mqtt.mode == "external" {
             self.mqtt.external()?;
+        }
+        match self.bus.kind.as_str() {
+            "inprocess" => {}
+            #[cfg(feature = "nats")]
+            "nats" => {
+                self.bus.nats()?;
+            }
+            #[cfg(not(feature = "nats"))]
+            "nats" => bail!(
+                "bus.kind \"nats\": this chengyun was built without the nats feature (cargo build --features nats)"
+            ),
+            other => bail!("bus.kind {other:?} must be inprocess or nats"),
         }
         for (hint, code) in &self.iot.departments {
             if code.trim().is_empty() {
@@ -541,6 +638,108 @@ mod tests {
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
         std::fs::write(&file, "[mqtt]\nmode = \"external\"\nurl = \"http://x\"\n").unwrap();
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+    }
+
+    #[cfg(feature = "nats")]
+    #[test]
+    fn bus_section() {
+        let d = Config::default();
+        assert_eq!(d.bus.kind, "inprocess");
+        let n = d.bus.nats().unwrap();
+        assert_eq!(n.url, "nats://127.0.0.1:4222");
+        assert_eq!(n.stream, "CHENGYUN");
+        assert_eq!(n.subject_prefix, "chengyun");
+        assert_eq!(n.max_age, std::time::Duration::from_secs(24 * 3600));
+        assert_eq!(n.max_bytes, 1024 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[bus]\nkind = \"nats\"\nurl = \"nats://10.1.2.3:4222\"\nstream = \"CY\"\nsubject_prefix = \"yt.cy\"\nmax_age_hours = 2\nmax_mib = 64\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let n = c.bus.nats().unwrap();
+        assert_eq!(
+            (c.bus.kind.as_str(), n.url.as_str()),
+            ("nats", "nats://10.1.2.3:4222")
+        );
+        assert_eq!(
+            (n.stream.as_str(), n.subject_prefix.as_str()),
+            ("CY", "yt.cy")
+        );
+        assert_eq!(n.max_age, std::time::Duration::from_secs(7200));
+        assert_eq!(n.max_bytes, 64 * 1024 * 1024);
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "CHENGYUN_BUS_KIND" => Some("nats".into()),
+            "CHENGYUN_BUS_URL" => Some("nats://a:1,nats://b:2".into()),
+            "CHENGYUN_BUS_STREAM" => Some("S2".into()),
+            "CHENGYUN_BUS_SUBJECT_PREFIX" => Some("p2".into()),
+            "CHENGYUN_BUS_MAX_AGE_HOURS" => Some("3".into()),
+            "CHENGYUN_BUS_MAX_MIB" => Some("5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.bus.kind, "nats");
+        assert_eq!(c.bus.url, "nats://a:1,nats://b:2");
+        assert_eq!(
+            (c.bus.stream.as_str(), c.bus.subject_prefix.as_str()),
+            ("S2", "p2")
+        );
+        assert_eq!((c.bus.max_age_hours, c.bus.max_mib), (3, 5));
+        c.validate().unwrap();
+        assert!(
+            c.apply_env(|k| (k == "CHENGYUN_BUS_MAX_MIB").then(|| "lots".into()))
+                .is_err()
+        );
+        for (toml, expect) in [
+            ("[bus]\nkind = \"kafka\"\n", "bus.kind"),
+            (
+                "[bus]\nkind = \"nats\"\nurl = \"http://x:4222\"\n",
+                "nats://",
+            ),
+            ("[bus]\nkind = \"nats\"\nstream = \"a.b\"\n", "bus stream"),
+            (
+                "[bus]\nkind = \"nats\"\nsubject_prefix = \"a.>\"\n",
+                "subject_prefix",
+            ),
+            (
+                "[bus]\nkind = \"nats\"\nmax_age_hours = 0\n",
+                "max_age_hours",
+            ),
+            ("[bus]\nkind = \"nats\"\nmax_mib = 0\n", "max_mib"),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let e = format!(
+                "{:#}",
+                Config::load(Some(&file), &Overrides::default()).unwrap_err()
+            );
+            assert!(e.contains(expect), "{toml}: {e}");
+        }
+        // In-process ignores the NATS fields.
+        std::fs::write(&file, "[bus]\nstream = \"a.b\"\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn iot_department_hints() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[iot.departments]\npolice = \"YT-GA\"\nfire_department = \"YT-XF\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(c.iot.departments["police"], "YT-GA");
+        assert_eq!(c.iot.departments.len(), 2);
+        std::fs::write(&file, "[iot.departments]\npolice = \" \"\n").unwrap();
+        let e = format!(
+            "{:#}",
+            Config::load(Some(&file), &Overrides::default()).unwrap_err()
+        );
+        assert!(e.contains("iot.departments.police"), "{e}");
     }
 
     #[test]

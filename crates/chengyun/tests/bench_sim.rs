@@ -1,5 +1,5 @@
-//! `chengyun bench <scenario> --quick` smoke runs through the real binary, and `--bus nats`
-//! saying plainly that there is no NATS bus yet.
+//! `chengyun bench <scenario> --quick` smoke runs through the real binary, also with
+//! `--bus nats` (the real NATS JetStream at 127.0.0.1:4222, `CHENGYUN_BENCH_NATS`).
 
 use std::process::Command;
 
@@ -76,11 +76,29 @@ fn every_scenario_runs_quick_and_prints_its_baseline() {
     );
 }
 
+#[cfg(feature = "nats")]
 #[test]
-fn nats_is_refused_plainly_and_bad_flags_are_named() {
-    let (ok, text) = bench(&["intake", "--quick", "--bus", "nats"]);
-    assert!(!ok);
-    assert!(text.contains("no NATS backend yet"), "{text}");
+fn intake_runs_on_the_nats_bus() {
+    let (ok, text) = bench(&["intake", "--quick", "--bus", "nats", "--seconds", "1"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("bus: NATS JetStream"), "{text}");
+    // "chengyun intake over HTTP: 20/20 created in …"
+    let created: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("chengyun intake over HTTP: "))
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no intake line in:\n{text}"));
+    assert!(created >= 1.0, "{text}");
+    // Every case's creation came back through the stream to the server's feed.
+    let reached = number_before(&text, "bus nats:", "events reached");
+    assert!(reached >= created, "{text}");
+}
+
+#[test]
+fn bad_flags_are_named() {
+    let (ok, text) = bench(&["intake", "--quick", "--bus", "kafka"]);
+    assert!(!ok && text.contains("--bus"), "{text}");
     let (ok, text) = bench(&["intake", "--backend", "mysql"]);
     assert!(!ok && text.contains("--backend"), "{text}");
     let (ok, text) = bench(&["warp"]);

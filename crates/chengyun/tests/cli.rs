@@ -519,3 +519,106 @@ fn the_binary_runs_on_postgresql() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `[bus] kind = "nats"`: `serve` joins the NATS JetStream bus at
+/// 127.0.0.1:4222 (`CHENGYUN_TEST_NATS_URL`) and says so; an unreachable
+/// server or an unknown kind stops it with a message naming the problem.
+#[cfg(feature = "nats")]
+#[test]
+fn serve_on_the_nats_bus_and_bad_bus_settings() {
+    let nats =
+        std::env::var("CHENGYUN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let cy = Cy::new();
+    let dead = format!("nats://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let out = cy
+        .cmd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("CHENGYUN_ADMIN_PASSWORD", "admin-pass-2026")
+        .env("CHENGYUN_BUS_KIND", "nats")
+        .env("CHENGYUN_BUS_URL", &dead)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("cannot reach NATS at {dead}")),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let out = cy
+        .cmd()
+        .arg("migrate")
+        .env("CHENGYUN_BUS_KIND", "kafka")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("bus.kind \"kafka\" must be inprocess or nats")
+    );
+
+    let stream = format!("CYTEST_CLI_{}", std::process::id());
+    let port = free_port();
+    let mut child = cy
+        .cmd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CHENGYUN_ADMIN_PASSWORD", "admin-pass-2026")
+        .env("CHENGYUN_BUS_KIND", "nats")
+        .env("CHENGYUN_BUS_URL", &nats)
+        .env("CHENGYUN_BUS_STREAM", &stream)
+        .env("CHENGYUN_BUS_SUBJECT_PREFIX", stream.to_lowercase())
+        .env("CHENGYUN_BUS_MAX_AGE_HOURS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ready = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+                && r.status() == 200
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert!(
+        ready,
+        "the server on the NATS bus did not get ready: {text}"
+    );
+    assert!(
+        text.contains(&format!("bus: NATS JetStream {nats} stream {stream}")),
+        "{text}"
+    );
+    // The stream the server created is this test's: remove it.
+    rt.block_on(async {
+        let bus = chengyun_bus::NatsBus::connect(chengyun_bus::NatsBusConfig {
+            url: nats.clone(),
+            stream: stream.clone(),
+            subject_prefix: stream.to_lowercase(),
+            max_age: Duration::from_secs(3600),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        bus.delete_stream().await.unwrap();
+    });
+}

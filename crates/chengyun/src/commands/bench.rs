@@ -42,9 +42,10 @@ pub struct Options {
 pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
     match o.bus.as_str() {
         "inprocess" => {}
-        "nats" => bail!(
-            "--bus nats: chengyun-bus has no NATS backend yet (only the in-process bus), so nothing was measured; run with --bus inprocess"
-        ),
+        #[cfg(feature = "nats")]
+        "nats" => {}
+        #[cfg(not(feature = "nats"))]
+        "nats" => bail!("--bus nats: this chengyun was built without the nats feature"),
         other => bail!("--bus {other:?}: use inprocess or nats"),
     }
     if !matches!(o.backend.as_str(), "sqlite" | "postgres") {
@@ -102,6 +103,8 @@ struct Backend {
     store: DynStore,
     pg: Option<chengyun_store::PgStore>,
     dir: TempDir,
+    /// `--bus`: the servers of the run publish on it.
+    bus: String,
 }
 
 /// A directory removed when dropped.
@@ -152,6 +155,7 @@ impl Backend {
                 store,
                 pg: Some(pg),
                 dir,
+                bus: o.bus.clone(),
             });
         }
         let store = chengyun_store::open(&dir.path().join("bench.db").display().to_string())
@@ -162,6 +166,7 @@ impl Backend {
             store,
             pg: None,
             dir,
+            bus: o.bus.clone(),
         })
     }
 
@@ -178,6 +183,45 @@ struct Server {
     state: chengyun_api::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// The run's own NATS stream (`--bus nats`), deleted at stop.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    nats: Option<BenchNats>,
+}
+
+#[cfg(feature = "nats")]
+type BenchNats = chengyun_bus::NatsBus;
+#[cfg(not(feature = "nats"))]
+type BenchNats = std::convert::Infallible;
+
+/// The bus of a benchmark server: in-process, or a NATS JetStream stream of
+/// its own (`CHENGYUN_BENCH_NATS`, default nats://127.0.0.1:4222).
+async fn bench_bus(kind: &str) -> anyhow::Result<(chengyun_bus::DynBus, Option<BenchNats>)> {
+    #[cfg(feature = "nats")]
+    if kind == "nats" {
+        let tag = format!(
+            "{}_{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_millis()
+        );
+        let config = chengyun_bus::NatsBusConfig {
+            url: std::env::var("CHENGYUN_BENCH_NATS")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            stream: format!("CHENGYUN_BENCH_{tag}"),
+            subject_prefix: format!("chengyun_bench.{tag}"),
+            max_age: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let nats = chengyun_bus::NatsBus::connect(config.clone())
+            .await
+            .context("--bus nats")?;
+        println!(
+            "bus: NATS JetStream {} stream {} (file storage, acked publishes, one ordered consumer)",
+            config.url, config.stream
+        );
+        return Ok((Arc::new(nats.clone()), Some(nats)));
+    }
+    println!("bus: in-process ({kind})");
+    Ok((Arc::new(chengyun_bus::InProcessBus::new()), None))
 }
 
 async fn server(backend: &Backend) -> anyhow::Result<Server> {
@@ -201,7 +245,8 @@ async fn server_with(
         iot,
         ..chengyun_api::ApiConfig::default()
     };
-    let state = chengyun_api::AppState::new(backend.store.clone(), config)
+    let (bus, nats) = bench_bus(&backend.bus).await?;
+    let state = chengyun_api::AppState::with_bus(backend.store.clone(), config, bus)
         .await
         .context("cannot build the API state")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -223,6 +268,7 @@ async fn server_with(
         state,
         stop: Some(tx),
         task,
+        nats,
     })
 }
 
@@ -232,6 +278,30 @@ impl Server {
             let _ = tx.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        #[cfg(feature = "nats")]
+        if let Some(nats) = &self.nats {
+            // Everything published is stored; let the last events come back.
+            let _ = nats.flush().await;
+        }
+        let mut seen = self.state.feed().last_id();
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.state.feed().last_id();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        println!(
+            "bus {}: {seen} events reached the server's live feed",
+            self.state.bus().kind()
+        );
+        #[cfg(feature = "nats")]
+        if let Some(nats) = self.nats.take()
+            && let Err(e) = nats.delete_stream().await
+        {
+            println!("bus: {e}");
+        }
     }
 }
 

@@ -126,6 +126,72 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     Ok(store)
 }
 
+/// The bus a server publishes on, as configured (`[bus]`).
+pub struct OpenBus {
+    pub bus: chengyun_bus::DynBus,
+    /// For the start-up line: `in-process` or `NATS JetStream <url> stream <name> …`.
+    pub shown: String,
+    #[cfg(feature = "nats")]
+    nats: Option<chengyun_bus::NatsBus>,
+}
+
+impl OpenBus {
+    /// The in-process bus (one server; the demo always).
+    pub fn in_process() -> OpenBus {
+        OpenBus {
+            bus: std::sync::Arc::new(chengyun_bus::InProcessBus::new()),
+            shown: "in-process".into(),
+            #[cfg(feature = "nats")]
+            nats: None,
+        }
+    }
+
+    /// Waits (at most 5 s) until what was published reached the stream (NATS).
+    pub async fn flush(&self) {
+        #[cfg(feature = "nats")]
+        if let Some(n) = &self.nats {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), n.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "bus: cannot flush"),
+                Err(_) => tracing::warn!("bus: events still unpublished after 5 s"),
+            }
+        }
+    }
+}
+
+/// Opens the configured bus: in-process, or connects to NATS JetStream.
+pub async fn open_bus(section: &crate::config::BusSection) -> anyhow::Result<OpenBus> {
+    match section.kind.as_str() {
+        "inprocess" => Ok(OpenBus::in_process()),
+        #[cfg(feature = "nats")]
+        "nats" => {
+            let config = section.nats()?;
+            let nats = chengyun_bus::NatsBus::connect(config.clone())
+                .await
+                .context("cannot start the NATS bus ([bus] kind = \"nats\")")?;
+            Ok(OpenBus {
+                shown: format!(
+                    "NATS JetStream {} stream {} subjects {}.> (node {})",
+                    config.url,
+                    config.stream,
+                    config.subject_prefix,
+                    nats.node_id()
+                ),
+                bus: std::sync::Arc::new(nats.clone()),
+                nats: Some(nats),
+            })
+        }
+        other => anyhow::bail!(
+            "bus.kind {other:?}: use inprocess{}",
+            if cfg!(feature = "nats") {
+                " or nats"
+            } else {
+                " (this build has no nats feature)"
+            }
+        ),
+    }
+}
+
 /// The actor recorded in the audit log for command-line work.
 pub fn cli_actor() -> Actor {
     let who = std::env::var("USER")

@@ -1,6 +1,6 @@
 //! `chengyun serve`: the platform's HTTP server on the configured database.
 
-use super::open_store;
+use super::{OpenBus, open_bus, open_store};
 use crate::config::Config;
 use anyhow::Context;
 use chengyun_api::{ApiConfig, AppState};
@@ -56,7 +56,14 @@ async fn serve_with(
         },
         ..ApiConfig::default()
     };
-    let state = AppState::new(store.clone(), api)
+    // The demo (`enable_packs`) runs on the in-process bus whatever [bus]
+    // says: it must never need NATS.
+    let bus = if enable_packs {
+        OpenBus::in_process()
+    } else {
+        open_bus(&config.bus).await?
+    };
+    let state = AppState::with_bus(store.clone(), api, bus.bus.clone())
         .await
         .context("cannot load the city model")?;
     if enable_packs {
@@ -114,6 +121,8 @@ async fn serve_with(
     let sources = start_sources(config, &state)?;
     let iot = state.iot().clone();
     let ingest_state = state.clone();
+    println!("bus: {}", bus.shown);
+    tracing::info!(bus = %bus.shown, "internal bus");
     let result = chengyun_api::serve(listener, state, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     ingest_state.stop_ingest();
@@ -134,6 +143,7 @@ async fn serve_with(
     }
     let _ = timers.await;
     let _ = hooks.await;
+    bus.flush().await;
     result.context("server failed")?;
     tracing::info!("chengyun stopped");
     Ok(())
