@@ -268,7 +268,8 @@ def main():
         except Exception as e:
             iot_cases, headline = {}, {"error": str(e)}
     finally:
-        proc.send_signal(signal.SIGINT)
+        # SIGTERM: a background job may have SIGINT ignored (nohup, &); chengyun stops on both.
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
