@@ -3,7 +3,8 @@
 # conformance suite on both SQLite and PostgreSQL.
 #
 # Needs a PostgreSQL server; by default the local one at 127.0.0.1:5432
-# (user postgres, trust auth). Point CHENGYUN_TEST_DATABASE_URL elsewhere to use
+# (user postgres, trust auth), Mosquitto and NATS with JetStream (both started
+# here when installed but not running). Point CHENGYUN_TEST_DATABASE_URL elsewhere to use
 # another. The PostgreSQL tests fail (they never skip) when it is unreachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,19 @@ if command -v mosquitto >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev
   echo "starting the local Mosquitto"
   mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
   sleep 1
+fi
+
+# The NATS bus tests (crates/bus/tests/nats.rs, the API cluster test, `bench --bus nats`) use a
+# local NATS server with JetStream at 127.0.0.1:4222; start one if nothing listens there.
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  if ! command -v nats-server >/dev/null; then
+    echo "installing nats-server (apt-get)"
+    (apt-get update -qq && apt-get install -y -qq nats-server) >/dev/null
+  fi
+  echo "starting a local NATS server with JetStream"
+  mkdir -p /tmp/chengyun-nats
+  nats-server -a 127.0.0.1 -p 4222 -js -sd /tmp/chengyun-nats >/tmp/chengyun-nats.log 2>&1 &
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.2; done
 fi
 
 cargo test --workspace --locked "$@"
