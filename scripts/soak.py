@@ -44,22 +44,12 @@ def free_port():
     return port
 
 
-def rss_kib(pid):
+def status_field(pid, key):
+    """A number from /proc/<pid>/status (VmRSS in KiB, Threads), or None."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def threads(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Threads:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -246,7 +236,7 @@ def main():
             except Exception:
                 o = {}
             s = {
-                "t": t, "rss_kib": rss_kib(proc.pid), "threads": threads(proc.pid), "fds": fds(proc.pid),
+                "t": t, "rss_kib": status_field(proc.pid, "VmRSS"), "threads": status_field(proc.pid, "Threads"), "fds": fds(proc.pid),
                 "rate": rate, **{k: st.get(k) for k in ("sent", "acked", "errors", "skipped", "connected", "reported", "closed")},
                 "online": o.get("devices_online"), "alarms": o.get("alarms_open"),
             }

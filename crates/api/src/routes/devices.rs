@@ -469,7 +469,12 @@ async fn device_from(state: &AppState, id: &str, b: DeviceBody) -> ApiResult<Dev
     if !errors.problems.is_empty() {
         return Err(errors.into());
     }
-    Ok(Device {
+    Ok(device_of(id, b))
+}
+
+/// The device a body describes (no credential yet; an empty terminal id is none).
+fn device_of(id: &str, b: DeviceBody) -> Device {
+    Device {
         id: id.to_string(),
         product_key: b.product_key,
         name: b.name,
@@ -482,7 +487,21 @@ async fn device_from(state: &AppState, id: &str, b: DeviceBody) -> ApiResult<Dev
         paired_device_id: b.paired_device_id,
         location: b.location,
         tags: b.tags,
-    })
+    }
+}
+
+/// Whether a product's devices report over HTTP (and so present a bearer token).
+fn is_http(iot: &IotService, product_key: &str) -> bool {
+    iot.product(product_key)
+        .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http)
+}
+
+/// An HTTP device's bearer token `<terminal id>:<secret>`, when it has both.
+fn http_token(http: bool, terminal: Option<&str>, secret: Option<&str>) -> Option<String> {
+    match (terminal, secret) {
+        (Some(t), Some(s)) if http => Some(format!("{t}:{s}")),
+        _ => None,
+    }
 }
 
 /// Registers a device (admin); answers its secret once.
@@ -505,9 +524,7 @@ pub async fn create(
         ));
     }
     let mut device = device_from(&state, &id, fields).await?;
-    let http = iot
-        .product(&device.product_key)
-        .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http);
+    let http = is_http(iot, &device.product_key);
     if http && device.terminal_id.is_none() {
         // The HTTP token names the terminal (see `AppState`'s directory):
         // the id's letters and digits (terminal ids allow nothing else).
@@ -534,10 +551,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedDevice {
             device: item(iot, &viewer, &stored),
-            token: match (&secret, &stored.terminal_id) {
-                (Some(s), Some(t)) if http => Some(format!("{t}:{s}")),
-                _ => None,
-            },
+            token: http_token(http, stored.terminal_id.as_deref(), secret.as_deref()),
             secret,
         }),
     ))
@@ -705,26 +719,14 @@ pub async fn batch(
     for b in body.devices {
         let (id, credential, fields) = b.split();
         let old = iot.device(&id);
-        let http = iot
-            .product(&fields.product_key)
-            .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http);
-        let mut device = Device {
-            id: id.clone(),
-            product_key: fields.product_key,
-            name: fields.name,
-            owner_department: fields.owner_department,
-            component_id: fields.component_id,
-            credential_hash: old.as_ref().and_then(|o| o.credential_hash.clone()),
-            terminal_id: fields
-                .terminal_id
-                .filter(|t| !t.is_empty())
-                .or_else(|| old.as_ref().and_then(|o| o.terminal_id.clone())),
-            armed: fields.armed,
-            armed_position: fields.armed_position,
-            paired_device_id: fields.paired_device_id,
-            location: fields.location,
-            tags: fields.tags,
-        };
+        let http = is_http(iot, &fields.product_key);
+        let mut device = device_of(&id, fields);
+        if let Some(o) = &old {
+            device.credential_hash = o.credential_hash.clone();
+            if device.terminal_id.is_none() {
+                device.terminal_id = o.terminal_id.clone();
+            }
+        }
         if http && device.terminal_id.is_none() {
             device.terminal_id = derived_terminal(&id);
         }
@@ -734,10 +736,7 @@ pub async fn batch(
             device.credential_hash = Some(chengyun_services::auth::device_secret_hash(s));
         }
         answers.push(BatchDevice {
-            token: match (&secret, &device.terminal_id) {
-                (Some(s), Some(t)) if http => Some(format!("{t}:{s}")),
-                _ => None,
-            },
+            token: http_token(http, device.terminal_id.as_deref(), secret.as_deref()),
             id,
             created: old.is_none(),
             secret,
@@ -780,17 +779,11 @@ pub async fn rotate_credential(
     let device = iot
         .device(&id)
         .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
-    let http = iot
-        .product(&device.product_key)
-        .is_some_and(|p| p.protocol == chengyun_domain::iot::Protocol::Http);
-    let terminal = device.terminal_id.clone();
+    let http = is_http(iot, &device.product_key);
     let secret = iot.create_device((*device).clone(), &me.actor).await?;
     Ok(Json(RotatedCredential {
         device_id: id,
-        token: match terminal {
-            Some(t) if http => Some(format!("{t}:{secret}")),
-            _ => None,
-        },
+        token: http_token(http, device.terminal_id.as_deref(), Some(&secret)),
         secret,
     }))
 }
