@@ -422,14 +422,13 @@ macro_rules! impl_iot_store {
                 let mut tx = self.begin_write().await?;
                 // SQLite: this connection checkpoints the WAL every 64 MB
                 // instead of every 4 MB (the index pages each flush dirties
-                // are copied back once per many flushes, not at every one)
-                // and caches 64 MB of pages (the devices' index tails stay in
-                // memory). Measured in `crates/services/benches/telemetry.rs`:
-                // 10,000-row flushes went from ~8.4 µs to ~4.1 µs a row.
-                // Both are per-connection settings, idempotent and cheap.
+                // are copied back once per many flushes, not at every one).
+                // A per-connection setting, idempotent and cheap. (The page
+                // cache is set for every connection when the pool opens them:
+                // raising it here grew whichever connections the writer
+                // landed on, up to 8 × 64 MB over a long run.)
                 if anon {
                     sqlx::query::<$db>("PRAGMA wal_autocheckpoint = 16384").execute(&mut *tx).await.map_err(|e| self.db_err(e))?;
-                    sqlx::query::<$db>("PRAGMA cache_size = -65536").execute(&mut *tx).await.map_err(|e| self.db_err(e))?;
                 }
                 let full: std::sync::Arc<str> =
                     $crate::iot_rows::insert_sql("iot_telemetry", columns, &["vals", "events"], $cast, per, anon).into();
