@@ -799,17 +799,7 @@ async fn screen(o: &Options) -> anyhow::Result<()> {
         .await
         .context("cannot build the API state")?;
     let actor = Actor::system("bench");
-    for key in chengyun_domain::iot::packs::keys() {
-        state
-            .iot()
-            .enable_pack(key, &actor)
-            .await
-            .with_context(|| format!("cannot enable scenario pack {key}"))?;
-    }
-    state
-        .reload_city()
-        .await
-        .context("cannot reload the city after enabling the packs")?;
+    super::enable_all_packs(&state, &actor).await?;
     println!("demo city and scenario packs in {:.2?}", t.elapsed());
 
     // Cases, in batches of 1,000 through the real batch intake.

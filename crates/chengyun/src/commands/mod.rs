@@ -263,6 +263,27 @@ pub fn explain_import_error(e: chengyun_services::import::ImportError) -> anyhow
     }
 }
 
+/// Enables every shipped scenario pack as `actor`, then reloads the city so
+/// the packs' local matter classes and dispatch rules take effect (the demo and
+/// the benchmarks' servers).
+pub async fn enable_all_packs(
+    state: &chengyun_api::AppState,
+    actor: &chengyun_domain::audit::Actor,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    for key in chengyun_domain::iot::packs::keys() {
+        state
+            .iot()
+            .enable_pack(key, actor)
+            .await
+            .with_context(|| format!("cannot enable scenario pack {key}"))?;
+    }
+    state
+        .reload_city()
+        .await
+        .context("cannot reload the city after enabling the packs")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -67,18 +67,7 @@ async fn serve_with(
         .await
         .context("cannot load the city model")?;
     if enable_packs {
-        let actor = chengyun_domain::audit::Actor::system("demo");
-        for key in chengyun_domain::iot::packs::keys() {
-            state
-                .iot()
-                .enable_pack(key, &actor)
-                .await
-                .with_context(|| format!("cannot enable scenario pack {key}"))?;
-        }
-        state
-            .reload_city()
-            .await
-            .context("cannot reload the city after enabling the packs")?;
+        super::enable_all_packs(&state, &chengyun_domain::audit::Actor::system("demo")).await?;
         println!(
             "scenario packs enabled: {}",
             chengyun_domain::iot::packs::keys().join(", ")
