@@ -124,6 +124,9 @@ def svg(samples, path, title):
             out.append(f'<line x1="{pad}" y1="{y:.0f}" x2="{w - pad}" y2="{y:.0f}" stroke="#eee"/>')
         out.append(f'<text x="{pad + 6}" y="{top + 14}" fill="{colour}">{label}</text>')
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{poly(key, top, vmax)}"/>')
+        if key == "rss_mib" and any(s.get("anon_mib") for s in samples):
+            out.append(f'<text x="{pad + 90}" y="{top + 14}" fill="#7d3c98">of it anonymous (heap)</text>')
+            out.append(f'<polyline fill="none" stroke="#7d3c98" stroke-width="1" stroke-dasharray="4 2" points="{poly("anon_mib", top, vmax)}"/>')
     for frac in (0, 0.25, 0.5, 0.75, 1):
         x = pad + (w - 2 * pad) * frac
         out.append(f'<text x="{x:.0f}" y="{h - 8}" text-anchor="middle">{t_max * frac / 60:.0f} min</text>')
@@ -216,7 +219,7 @@ def main():
     t0 = time.time()
     samples = []
     csv = open(os.path.join(a.out, "soak.csv"), "w")
-    csv.write("t_s,rss_kib,threads,fds,sim_rate,sent,acked,errors,skipped,connected,reported,closed,devices_online,alarms_open\n")
+    csv.write("t_s,rss_kib,rss_anon_kib,rss_file_kib,threads,fds,sim_rate,sent,acked,errors,skipped,connected,reported,closed,devices_online,alarms_open\n")
     try:
         while time.time() - t0 < a.seconds:
             time.sleep(a.every)
@@ -233,18 +236,21 @@ def main():
             except Exception:
                 o = {}
             s = {
-                "t": t, "rss_kib": status_field(proc.pid, "VmRSS"), "threads": status_field(proc.pid, "Threads"), "fds": fds(proc.pid),
+                "t": t, "rss_kib": status_field(proc.pid, "VmRSS"),
+                "anon_kib": status_field(proc.pid, "RssAnon"), "file_kib": status_field(proc.pid, "RssFile"),
+                "threads": status_field(proc.pid, "Threads"), "fds": fds(proc.pid),
                 "rate": rate, **{k: st.get(k) for k in ("sent", "acked", "errors", "skipped", "connected", "reported", "closed")},
                 "online": o.get("devices_online"), "alarms": o.get("alarms_open"),
             }
             s["rss_mib"] = (s["rss_kib"] or 0) / 1024
+            s["anon_mib"] = (s["anon_kib"] or 0) / 1024
             samples.append(s)
             csv.write(",".join(str(x if x is not None else "") for x in (
-                round(t, 1), s["rss_kib"], s["threads"], s["fds"], round(rate) if rate else "", s["sent"], s["acked"],
+                round(t, 1), s["rss_kib"], s["anon_kib"], s["file_kib"], s["threads"], s["fds"], round(rate) if rate else "", s["sent"], s["acked"],
                 s["errors"], s["skipped"], s["connected"], s["reported"], s["closed"], s["online"], s["alarms"])) + "\n")
             csv.flush()
             if len(samples) % max(1, int(60 / a.every)) == 0:
-                print(f"{t / 60:5.1f} min  RSS {s['rss_mib']:.0f} MiB  {rate or 0:.0f} msg/s  sent {s['sent']}  "
+                print(f"{t / 60:5.1f} min  RSS {s['rss_mib']:.0f} MiB (anon {s['anon_mib']:.0f})  {rate or 0:.0f} msg/s  sent {s['sent']}  "
                       f"errors {s['errors']}  skipped {s['skipped']}  reported {s['reported']}  closed {s['closed']}  "
                       f"online {s['online']}  alarms {s['alarms']}", flush=True)
         elapsed = time.time() - t0
@@ -272,6 +278,11 @@ def main():
     last = samples[-1]
     half = [(s["t"], s["rss_mib"]) for s in samples if s["t"] >= samples[-1]["t"] / 2]
     slope = slope_per_hour(half)
+    # The slope of each ten minutes: where growth stops (caches full) and whether it comes back.
+    windows = []
+    for k in range(int(last["t"] // 600)):
+        pts = [(s["t"], s["rss_mib"]) for s in samples if 600 * k <= s["t"] <= 600 * (k + 1)]
+        windows.append(round(slope_per_hour(pts), 1))
     sent = (last["sent"] or 0) - (samples[0]["sent"] or 0)
     achieved = sent / max(1e-9, last["t"] - samples[0]["t"])
     svg(samples, os.path.join(a.out, "soak.svg"),
@@ -286,6 +297,8 @@ def main():
         "rss_mib_at_10_min": round(first["rss_mib"]), "rss_mib_at_end": round(last["rss_mib"]),
         "rss_mib_max": round(max(s["rss_mib"] for s in samples)),
         "rss_slope_mib_per_hour_second_half": round(slope, 1),
+        "rss_slope_mib_per_hour_each_10_min": windows,
+        "rss_anon_mib_at_10_min": round(first["anon_mib"]), "rss_anon_mib_at_end": round(last["anon_mib"]),
         "threads_end": last["threads"], "fds_end": last["fds"],
         "devices_online_end": last["online"], "alarms_open_end": last["alarms"],
         "headline": headline, "iot_alarm_cases_first_page": len((iot_cases or {}).get("items", [])),
