@@ -104,13 +104,55 @@ pub enum Event {
         /// RFC 3339 UTC.
         at: String,
     },
+    /// The IoT registry changed in the store (committed): every *other*
+    /// node reloads what it names into its in-memory registry and rule
+    /// engine (the node that wrote it already holds it).
+    IotChanged {
+        /// `devices`, `products`, `grants`, `packs` or `rules`.
+        what: String,
+        /// The device ids or product keys written (at most
+        /// [`Event::IOT_CHANGED_MAX_IDS`]); empty with `all`.
+        #[serde(default)]
+        ids: Vec<String>,
+        /// Reload every entry of this kind: grants, packs and rules always,
+        /// devices and products when more than [`Event::IOT_CHANGED_MAX_IDS`]
+        /// were written at once.
+        #[serde(default)]
+        all: bool,
+    },
 }
 
 impl Event {
+    /// The most ids an [`Event::IotChanged`] names; a larger batch is sent as `all`.
+    pub const IOT_CHANGED_MAX_IDS: usize = 256;
+
+    /// `IotChanged` for the entries `ids` of kind `what`, or for all of
+    /// them (`all`, no ids) when there are more than [`Event::IOT_CHANGED_MAX_IDS`].
+    pub fn iot_changed(what: &str, ids: Vec<String>) -> Event {
+        if ids.len() > Self::IOT_CHANGED_MAX_IDS {
+            return Self::iot_changed_all(what);
+        }
+        Event::IotChanged {
+            what: what.to_string(),
+            ids,
+            all: false,
+        }
+    }
+
+    /// `IotChanged` for every entry of kind `what`.
+    pub fn iot_changed_all(what: &str) -> Event {
+        Event::IotChanged {
+            what: what.to_string(),
+            ids: Vec::new(),
+            all: true,
+        }
+    }
+
     /// The subject a message broker files the event under.
     pub fn subject(&self) -> String {
         match self {
             Event::CityChanged { what, .. } => format!("city.changed.{what}"),
+            Event::IotChanged { what, .. } => format!("iot.changed.{what}"),
             Event::CaseChanged { change, .. } => format!("case.changed.{change}"),
             Event::CaseTimer { level, .. } => format!("case.timer.{level}"),
             Event::AlarmChanged { change, .. } => format!("iot.alarm.{change}"),
@@ -273,6 +315,51 @@ mod tests {
         assert_eq!(timer.subject(), "case.timer.overdue");
         let json = serde_json::to_value(&timer).unwrap();
         assert_eq!(json["type"], "case_timer");
+    }
+
+    #[test]
+    fn iot_changes_name_their_ids_up_to_a_bound_then_all() {
+        let few = Event::iot_changed("devices", vec!["d1".into(), "d2".into()]);
+        assert_eq!(few.subject(), "iot.changed.devices");
+        assert_eq!(
+            few,
+            Event::IotChanged {
+                what: "devices".into(),
+                ids: vec!["d1".into(), "d2".into()],
+                all: false
+            }
+        );
+        let json = serde_json::to_value(&few).unwrap();
+        assert_eq!(json["type"], "iot_changed");
+        assert_eq!(json["ids"][1], "d2");
+        assert_eq!(json["all"], false);
+        let bound: Vec<String> = (0..Event::IOT_CHANGED_MAX_IDS)
+            .map(|i| format!("d{i}"))
+            .collect();
+        match Event::iot_changed("devices", bound.clone()) {
+            Event::IotChanged { ids, all, .. } => assert!(ids == bound && !all),
+            other => panic!("{other:?}"),
+        }
+        let mut many = bound;
+        many.push("one more".into());
+        assert_eq!(
+            Event::iot_changed("devices", many),
+            Event::iot_changed_all("devices")
+        );
+        let all = serde_json::to_value(Event::iot_changed_all("rules")).unwrap();
+        assert_eq!(all["ids"], serde_json::json!([]));
+        assert_eq!(all["all"], true);
+        // Missing ids and all read as "these ids: none", not as "reload all".
+        let bare: Event =
+            serde_json::from_str(r#"{"type":"iot_changed","what":"grants"}"#).unwrap();
+        assert_eq!(
+            bare,
+            Event::IotChanged {
+                what: "grants".into(),
+                ids: vec![],
+                all: false
+            }
+        );
     }
 
     #[tokio::test]

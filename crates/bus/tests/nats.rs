@@ -147,6 +147,8 @@ fn every_variant() -> Vec<Event> {
             status: "acknowledged".into(),
             at: "2026-03-10T06:00:00Z".into(),
         },
+        Event::iot_changed("devices", vec!["dev-1".into(), "dev-2".into()]),
+        Event::iot_changed_all("rules"),
     ]
 }
 
@@ -284,6 +286,17 @@ async fn every_event_variant_survives_the_json_round_trip() {
     let json: serde_json::Value = serde_json::from_slice(&first.payload).unwrap();
     assert_eq!(json["type"], "city_changed");
     assert_eq!(json["count"], 3);
+    let last = stream
+        .get_raw_message(every_variant().len() as u64)
+        .await
+        .unwrap();
+    assert_eq!(
+        last.subject.as_str(),
+        format!("{}.iot.changed.rules", config.subject_prefix)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&last.payload).unwrap();
+    assert_eq!(json["type"], "iot_changed");
+    assert_eq!(json["all"], true);
     // Dropping the last handle of a node closes its subscriptions (another
     // node going away does not).
     drop(a);

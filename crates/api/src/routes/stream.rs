@@ -3,7 +3,8 @@
 //!
 //! Every event has the envelope `{type, id, at, data}`:
 //! - `type`: `case.changed`, `case.timer`, `alarm.changed`, `device.state`,
-//!   `command.changed`, `city.changed`, or `resync`
+//!   `command.changed`, `iot.changed` (the device registry, products, grants,
+//!   packs or rules were written: `what`, `ids`, `all`), `city.changed`, or `resync`
 //!   (the client missed events and should reload what it shows from REST);
 //! - `id`: a number, increasing by one per event in this server process;
 //!   also the SSE `id:` line, so a browser's `EventSource` resumes with
@@ -36,7 +37,7 @@
 //! rule of the REST API: whole-city viewers get all of them, everyone else
 //! only those of devices their department owns or was granted (read) — the
 //! grant is checked when the event is sent, so a revoked grant stops the
-//! events at once. Without the IoT service attached (a bare [`Feed::start`])
+//! events at once. `iot.changed` goes to whole-city viewers only. Without the IoT service attached (a bare [`Feed::start`])
 //! IoT events fall back to the owning department's area.
 
 use crate::error::ApiResult;
@@ -167,6 +168,14 @@ pub fn describe(event: &Event) -> Described {
         ),
         // Commands name no department: whole-city viewers only.
         Event::CommandChanged { at, .. } => ("command.changed", None, true, None, at.clone()),
+        // Registry changes (device ids, product keys) name no department either.
+        Event::IotChanged { .. } => (
+            "iot.changed",
+            None,
+            true,
+            None,
+            chrono::Utc::now().to_rfc3339(),
+        ),
     };
     Described {
         kind: kind.to_string(),
