@@ -319,6 +319,9 @@ impl AppState {
             }),
         };
         state.follow_city_changes();
+        // Registry writes and alarm actions of the other nodes (see
+        // chengyun_services::iot::cluster); a no-op on the in-process bus.
+        state.inner.iot.follow_bus();
         Ok(state)
     }
 

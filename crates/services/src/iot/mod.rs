@@ -22,11 +22,18 @@
 //! call [`IotService::tick`] and [`IotService::on_case_finished`] directly
 //! with an injected clock instead.
 //!
+//! Several nodes (see [`cluster`]): every committed registry write (devices,
+//! credentials, products, grants, packs, rules) is announced on the bus as
+//! `Event::IotChanged`, and [`IotService::follow_bus`] reloads what another
+//! node announced from the store; an alarm acknowledged or cleared through
+//! another node reaches the engine that holds it the same way.
+//!
 //! Metrics (the `metrics` facade): `chengyun_iot_messages_total`,
 //! `chengyun_iot_rejected_total{reason}`, `chengyun_iot_alarms_total{change}`,
 //! `chengyun_iot_commands_total{status}`, and the histogram
 //! `chengyun_iot_pipeline_seconds` (one message, ingest to queued).
 
+pub mod cluster;
 mod encode;
 mod pipeline;
 mod scenes;
@@ -222,6 +229,26 @@ struct Registry {
 }
 
 impl Registry {
+    /// Rebuilds the (protocol, terminal id) index, e.g. after a product
+    /// changed or arrived after its devices.
+    fn reindex(&mut self) {
+        self.by_terminal.clear();
+        for d in self.devices.values() {
+            if let (Some(t), Some(p)) = (&d.terminal_id, self.products.get(&d.product_key)) {
+                self.by_terminal
+                    .insert((p.protocol, t.clone()), d.id.clone());
+            }
+        }
+    }
+
+    fn remove_device(&mut self, id: &str) {
+        if let Some(old) = self.devices.remove(id)
+            && let (Some(t), Some(p)) = (&old.terminal_id, self.products.get(&old.product_key))
+        {
+            self.by_terminal.remove(&(p.protocol, t.clone()));
+        }
+    }
+
     fn put_device(&mut self, d: Device) {
         if let Some(old) = self.devices.get(&d.id)
             && let (Some(t), Some(p)) = (&old.terminal_id, self.products.get(&old.product_key))
@@ -252,6 +279,12 @@ struct Inner {
     catalogue: RwLock<Catalogue>,
     writer: Writer,
     counters: IotCounters,
+    /// Held from a registry write's store commit until memory holds it (and
+    /// by a reload from the store), so a reload that read an older row never
+    /// overwrites a newer local write.
+    writes: tokio::sync::Mutex<()>,
+    /// Subscribed before the registry was loaded; [`IotService::follow_bus`] takes it.
+    early: Mutex<Option<chengyun_bus::Subscription>>,
 }
 
 /// The IoT service (see the module docs). Cheap to clone.
@@ -284,6 +317,8 @@ impl IotService {
         config: IotConfig,
         now: NowFn,
     ) -> Result<Self, IotError> {
+        // Before loading: what other nodes announce meanwhile is followed too.
+        let early = bus.subscribe();
         let products = store.products().await?;
         let devices = store.all_devices().await?;
         let grants = store.grants(None).await?;
@@ -342,6 +377,8 @@ impl IotService {
                 catalogue: RwLock::new(catalogue),
                 writer,
                 counters: IotCounters::default(),
+                writes: tokio::sync::Mutex::new(()),
+                early: Mutex::new(Some(early)),
             }),
         })
     }
@@ -391,18 +428,34 @@ impl IotService {
 
     /// Adds or replaces a product (thing model).
     pub async fn put_product(&self, product: Product, actor: &Actor) -> Result<(), IotError> {
-        self.inner
-            .store
-            .upsert_product(
-                &product,
-                &AuditEvent::new(actor, "iot.product.put", "product", &product.key),
-            )
-            .await?;
-        self.engine().upsert_product(product.clone())?;
-        self.registry_mut()
-            .products
-            .insert(product.key.clone(), Arc::new(product));
+        let key = product.key.clone();
+        {
+            let _writing = self.inner.writes.lock().await;
+            self.inner
+                .store
+                .upsert_product(
+                    &product,
+                    &AuditEvent::new(actor, "iot.product.put", "product", &product.key),
+                )
+                .await?;
+            self.hold_product(product)?;
+        }
+        self.announce(Event::iot_changed("products", vec![key]));
         Ok(())
+    }
+
+    /// Puts a stored product into the engine and the registry.
+    fn hold_product(&self, product: Product) -> Result<(), IotError> {
+        self.engine().upsert_product(product.clone())?;
+        let mut reg = self.registry_mut();
+        reg.products.insert(product.key.clone(), Arc::new(product));
+        reg.reindex();
+        Ok(())
+    }
+
+    /// Tells the other nodes on the bus what this node wrote (see [`cluster`]).
+    fn announce(&self, event: Event) {
+        self.inner.bus.publish(event);
     }
 
     pub fn product(&self, key: &str) -> Option<Arc<Product>> {
@@ -430,70 +483,98 @@ impl IotService {
     /// Adds or replaces a device as given (e.g. an update of its name,
     /// location or armed flag; keeps the credential hash it carries).
     pub async fn put_device(&self, device: Device, actor: &Actor) -> Result<(), IotError> {
-        self.inner
-            .store
-            .upsert_device(
-                &device,
-                &AuditEvent::new(actor, "iot.device.put", "device", &device.id),
-            )
-            .await?;
-        let now = self.now();
-        self.engine().register_device(&device, now);
-        self.registry_mut().put_device(device);
+        let id = device.id.clone();
+        {
+            let _writing = self.inner.writes.lock().await;
+            self.inner
+                .store
+                .upsert_device(
+                    &device,
+                    &AuditEvent::new(actor, "iot.device.put", "device", &device.id),
+                )
+                .await?;
+            let now = self.now();
+            self.engine().register_device(&device, now);
+            self.registry_mut().put_device(device);
+        }
+        self.announce(Event::iot_changed("devices", vec![id]));
         Ok(())
     }
 
     /// Adds or replaces many devices in one transaction (all or nothing), as
     /// given: a bulk import or a fleet's enrolment.
     pub async fn put_devices(&self, devices: Vec<Device>, actor: &Actor) -> Result<(), IotError> {
-        self.inner
-            .store
-            .upsert_devices(
-                &devices,
-                &AuditEvent::new(
-                    actor,
-                    "iot.device.put_many",
-                    "device",
-                    devices.len().to_string(),
-                ),
-            )
-            .await?;
-        let now = self.now();
-        let mut engine = self.engine();
-        for d in &devices {
-            engine.register_device(d, now);
+        let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
+        {
+            let _writing = self.inner.writes.lock().await;
+            self.inner
+                .store
+                .upsert_devices(
+                    &devices,
+                    &AuditEvent::new(
+                        actor,
+                        "iot.device.put_many",
+                        "device",
+                        devices.len().to_string(),
+                    ),
+                )
+                .await?;
+            let now = self.now();
+            let mut engine = self.engine();
+            for d in &devices {
+                engine.register_device(d, now);
+            }
+            drop(engine);
+            let mut reg = self.registry_mut();
+            for d in devices {
+                reg.put_device(d);
+            }
         }
-        drop(engine);
-        let mut reg = self.registry_mut();
-        for d in devices {
-            reg.put_device(d);
+        if !ids.is_empty() {
+            self.announce(Event::iot_changed("devices", ids));
         }
         Ok(())
     }
 
     /// Grants another department read or command access.
     pub async fn grant(&self, grant: Grant, actor: &Actor) -> Result<i64, IotError> {
-        let stored = self
-            .inner
-            .store
-            .create_grant(
-                &grant,
-                &AuditEvent::new(actor, "iot.grant.create", "grant", ""),
-            )
-            .await?;
-        self.registry_mut().grants.push(grant);
+        let stored = {
+            let _writing = self.inner.writes.lock().await;
+            let stored = self
+                .inner
+                .store
+                .create_grant(
+                    &grant,
+                    &AuditEvent::new(actor, "iot.grant.create", "grant", ""),
+                )
+                .await?;
+            self.registry_mut().grants.push(grant);
+            stored
+        };
+        self.announce(Event::iot_changed_all("grants"));
         Ok(stored.id)
     }
 
     /// Revokes a grant.
     pub async fn revoke_grant(&self, id: i64, actor: &Actor) -> Result<(), IotError> {
-        self.inner
-            .store
-            .revoke_grant(
-                id,
-                &AuditEvent::new(actor, "iot.grant.revoke", "grant", id.to_string()),
-            )
-            .await?;
+        let revoked = {
+            let _writing = self.inner.writes.lock().await;
+            self.inner
+                .store
+                .revoke_grant(
+                    id,
+                    &AuditEvent::new(actor, "iot.grant.revoke", "grant", id.to_string()),
+                )
+                .await?;
+            // Revoked: announced even if re-reading the grants fails here.
+            self.hold_grants().await
+        };
+        self.announce(Event::iot_changed_all("grants"));
+        revoked
+    }
+
+    /// Replaces the registry's grants by the stored ones.
+    async fn hold_grants(&self) -> Result<(), IotError> {
         let grants = self.inner.store.grants(None).await?;
         self.registry_mut().grants = grants.into_iter().map(|g| g.grant).collect();
         Ok(())
@@ -618,6 +699,14 @@ impl IotService {
     /// [`IotService::enable_pack`] for a pack given as data.
     pub async fn install_pack(&self, pack: Pack, actor: &Actor) -> Result<(), IotError> {
         pack.validate()?;
+        let installed = self.install_valid_pack(&pack, actor).await;
+        // Announced even after an error: what was stored before it (products,
+        // rules…) must reach the other nodes too; reloading is harmless.
+        self.announce(Event::iot_changed_all("packs"));
+        installed
+    }
+
+    async fn install_valid_pack(&self, pack: &Pack, actor: &Actor) -> Result<(), IotError> {
         let store = &self.inner.store;
         for p in &pack.products {
             self.put_product(p.clone(), actor).await?;
@@ -649,21 +738,26 @@ impl IotService {
         }
         // Rules: the pack's replace same-id rules of the current set.
         let now = self.now();
-        let rules = {
-            let mut engine = self.engine();
-            for r in &pack.rules {
-                let changes = engine.upsert_rule(r.clone(), now)?;
-                drop(changes);
-            }
-            engine.export()
+        let cleared = {
+            let _writing = self.inner.writes.lock().await;
+            let (rules, cleared) = {
+                let mut engine = self.engine();
+                let mut cleared = Vec::new();
+                for r in &pack.rules {
+                    cleared.extend(engine.upsert_rule(r.clone(), now)?);
+                }
+                (engine.export(), cleared)
+            };
+            store
+                .save_rule_set(
+                    &rules,
+                    Some(&format!("pack {} enabled", pack.key)),
+                    &AuditEvent::new(actor, "iot.rules.save", "rule_set", ""),
+                )
+                .await?;
+            cleared
         };
-        store
-            .save_rule_set(
-                &rules,
-                Some(&format!("pack {} enabled", pack.key)),
-                &AuditEvent::new(actor, "iot.rules.save", "rule_set", ""),
-            )
-            .await?;
+        self.handle_changes(cleared).await;
         {
             let mut m = match self.inner.mappings.write() {
                 Ok(g) => g,
@@ -719,7 +813,7 @@ impl IotService {
         }
         store
             .enable_pack(
-                &pack,
+                pack,
                 &AuditEvent::new(actor, "iot.pack.enable", "pack", &pack.key),
             )
             .await?;
@@ -734,28 +828,99 @@ impl IotService {
         note: Option<&str>,
         actor: &Actor,
     ) -> Result<i64, IotError> {
+        let (version, cleared) = {
+            let _writing = self.inner.writes.lock().await;
+            self.check_rules(&rules.rules)?;
+            let version = self
+                .inner
+                .store
+                .save_rule_set(
+                    &rules,
+                    note,
+                    &AuditEvent::new(actor, "iot.rules.save", "rule_set", ""),
+                )
+                .await?;
+            (version, self.run_rules(rules.rules))
+        };
+        self.announce(Event::iot_changed_all("rules"));
+        self.handle_changes(cleared).await;
+        Ok(version)
+    }
+
+    /// Validates `rules` against the registry's products (as a whole set:
+    /// unique ids, every rule valid).
+    fn check_rules(&self, rules: &[Rule]) -> Result<(), IotError> {
         let products: Vec<Product> = self
             .registry()
             .products
             .values()
             .map(|p| (**p).clone())
             .collect();
-        let mut engine = RuleEngine::new(products, rules.rules.clone())?;
-        let now = self.now();
-        for d in self.registry().devices.values() {
-            engine.register_device(d, now);
+        RuleEngine::new(products, rules.to_vec())?;
+        Ok(())
+    }
+
+    /// Makes the live engine run `rules` (checked by [`IotService::check_rules`])
+    /// and answers the alarm changes that come with it. The per-device state
+    /// of an unchanged rule is kept; a rule at a higher version keeps its open
+    /// alarms and restarts its condition (`RuleEngine::upsert_rule`); a
+    /// removed or disabled rule clears its alarms; a rule put back at a
+    /// version not above the running one (an older set imported again)
+    /// starts afresh, its alarms cleared.
+    fn run_rules(&self, rules: Vec<Rule>) -> Vec<AlarmChange> {
+        enum Step {
+            Keep,
+            Upgrade,
+            Replace,
         }
-        let version = self
-            .inner
-            .store
-            .save_rule_set(
-                &rules,
-                note,
-                &AuditEvent::new(actor, "iot.rules.save", "rule_set", ""),
-            )
-            .await?;
-        *self.engine() = engine;
-        Ok(version)
+        let now = self.now();
+        let mut engine = self.engine();
+        let wanted: std::collections::HashSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+        let gone: Vec<String> = engine
+            .rules()
+            .filter(|r| !wanted.contains(r.id.as_str()))
+            .map(|r| r.id.clone())
+            .collect();
+        let mut changes = Vec::new();
+        for id in gone {
+            changes.extend(engine.remove_rule(&id, now));
+        }
+        for rule in rules {
+            let step = match engine.rule(&rule.id) {
+                Some(old) if *old == rule => Step::Keep,
+                Some(old) if old.version < rule.version => Step::Upgrade,
+                Some(_) => Step::Replace,
+                None => Step::Upgrade,
+            };
+            match step {
+                Step::Keep => continue,
+                Step::Replace => changes.extend(engine.remove_rule(&rule.id, now)),
+                Step::Upgrade => {}
+            }
+            let id = rule.id.clone();
+            match engine.upsert_rule(rule, now) {
+                Ok(cleared) => changes.extend(cleared),
+                // Checked against the same products: not expected.
+                Err(e) => {
+                    tracing::error!(rule = %id, error = %e, "a checked rule did not load; it is not evaluated")
+                }
+            }
+        }
+        changes
+    }
+
+    /// The rules this node's engine runs (in the engine's order).
+    pub fn running_rules(&self) -> RuleSet {
+        self.engine().export()
+    }
+
+    /// The open alarm `alarm_id` as this node's rule engine holds it (the
+    /// node the device reports to), if it holds it.
+    pub fn held_alarm(&self, alarm_id: &str) -> Option<chengyun_domain::iot::Alarm> {
+        self.engine()
+            .active_alarms()
+            .find(|a| a.id == alarm_id)
+            .cloned()
     }
 
     // ── telemetry ────────────────────────────────────────────────────────────
@@ -1204,14 +1369,18 @@ impl IotService {
         match change {
             Some(c) => self.handle_change(c).await,
             None => {
+                // Not in this node's engine: held by another node's (which
+                // follows the event, see [`cluster`]) or by none (restart).
                 let mut a = stored.alarm;
                 if a.state == AlarmState::Active {
                     a.state = AlarmState::Acknowledged;
                     a.acknowledged_by = Some(user.to_string());
-                    self.inner
-                        .store
-                        .upsert_alarms(&[(a, stored.owner_department)])
-                        .await?;
+                    self.handle_change(AlarmChange {
+                        kind: AlarmChangeKind::Acknowledged,
+                        alarm: a,
+                        linkage: Vec::new(),
+                    })
+                    .await?;
                 }
                 Ok(())
             }
@@ -1247,7 +1416,9 @@ impl IotService {
         match change {
             Some(c) if c.alarm.id == stored.alarm.id => self.handle_change(c).await,
             other => {
-                // The engine no longer holds this lifecycle (restart): clear it in the store.
+                // This engine does not hold the lifecycle (a restart, or the
+                // device reports to another node, whose engine follows the
+                // `cleared` event, see [`cluster`]): clear it in the store.
                 if let Some(c) = other {
                     self.handle_change(c).await?;
                 }
