@@ -2,12 +2,16 @@
 //! JetStream bus handle on the real server at 127.0.0.1:4222
 //! (`CHENGYUN_TEST_NATS_URL`): what one node does shows on the other's live
 //! feed, a city change made on one reloads the other, and a webhook is
-//! delivered once however many nodes run the delivery worker. Fails, not
-//! skips, without PostgreSQL or NATS.
+//! delivered once however many nodes run the delivery worker; the IoT
+//! registry follows the bus (products, rules, devices and their rotated
+//! credentials, grants, packs written on one node are used at the other's
+//! HTTP device gateway), and an alarm acknowledged or cleared through one
+//! node reaches the engine of the node holding it. Fails, not skips,
+//! without PostgreSQL or NATS.
 
 mod cases_support;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use cases_support::{Backend, IN_STREET, World};
 use chengyun_bus::{DynBus, NatsBus, NatsBusConfig};
 use chengyun_domain::codes::ClassCode;
@@ -196,6 +200,216 @@ async fn two_nodes_share_feed_city_changes_and_webhooks() {
             .unwrap()
             .unwrap();
     }
+    b.finish().await;
+    a.finish().await;
+    drop((bus_a, bus_b));
+    let js = async_nats::jetstream::new(async_nats::connect(&config.url).await.unwrap());
+    js.delete_stream(&config.stream).await.unwrap();
+}
+
+/// Waits up to 10 s for `done`, else fails naming `what`.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "node A never saw {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn put(w: &World, path: &str, body: serde_json::Value) -> cases_support::Resp {
+    w.call(Method::PUT, path, Some("admin"), Some(body), &[])
+        .await
+}
+
+/// An HTTP device's telemetry through the node's mounted ingest endpoint.
+async fn telemetry(w: &World, token: &str, temp: f64) -> StatusCode {
+    let body = json!([{ "values": { "temp": temp } }])
+        .to_string()
+        .into_bytes();
+    let bearer = format!("Bearer {token}");
+    w.raw(
+        Method::POST,
+        "/ingest/http/v1/telemetry",
+        None,
+        Some(("application/json", body)),
+        &[("authorization", bearer.as_str())],
+    )
+    .await
+    .status
+}
+
+/// Posts until the node answers `want` (its registry follows the other
+/// node's write a moment later); answers how long that took.
+async fn telemetry_until(w: &World, token: &str, temp: f64, want: StatusCode) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = telemetry(w, token, temp).await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "node A kept answering {got}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn rule_set(version: u32, threshold: f64) -> serde_json::Value {
+    json!({"format_version": 1, "rules": [{
+        "id": "temp_high", "version": version, "name": "温度过高",
+        "applies_to": {"product": "t_sensor"},
+        "condition": {"kind": "threshold", "property": "temp", "op": "gt", "value": threshold},
+        "raise": {"type": "temp.high", "level": "major", "message": "{device_name} 温度过高"}
+    }]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_iot_registry_and_alarm_actions() {
+    use chengyun_domain::iot::{AlarmState, ClearReason, Permission};
+    let config = bus_config();
+    let bus_a = nats(&config).await;
+    let bus_b = nats(&config).await;
+    let a = World::with_bus(Backend::Postgres, false, Arc::new(bus_a.clone()) as DynBus).await;
+    let b = a.another_node(Arc::new(bus_b.clone()) as DynBus).await;
+    let (iot_a, iot_b) = (a.state.iot().clone(), b.state.iot().clone());
+
+    // A product added on B is known on A.
+    let product = json!({
+        "key": "t_sensor", "name": "温度传感器", "protocol": "http",
+        "properties": [{"id": "temp", "name": "温度", "data_type": "float", "unit": "℃", "min": -50, "max": 150}]
+    });
+    let r = put(&b, "/api/v1/products/t_sensor", product).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    eventually("the product", || iot_a.product("t_sensor").is_some()).await;
+
+    // Rules saved on B run on A.
+    let r = put(&b, "/api/v1/rules", json!({"rule_set": rule_set(1, 90.0)})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    eventually("the rule set", || {
+        iot_a
+            .running_rules()
+            .rules
+            .iter()
+            .any(|r| r.id == "temp_high")
+    })
+    .await;
+
+    // A device created on B authenticates at A's HTTP gateway.
+    let r = b
+        .post(
+            "/api/v1/devices",
+            "admin",
+            json!({"id": "yh-00", "product_key": "t_sensor", "name": "月湖传感器",
+                   "owner_department": "YH-CENTER", "location": {"lon": 117.02, "lat": 28.22}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let token = r.body["token"].as_str().unwrap().to_string();
+    let took = telemetry_until(&a, &token, 80.0, StatusCode::OK).await;
+    eprintln!("a device created on B authenticated on A after {took:?}");
+    // 80 is under version 1's 90: no alarm.
+    assert!(iot_a.running_rules().rules[0].version == 1);
+    let open = a.get("/api/v1/alarms?open=true", "admin").await;
+    assert_eq!(open.body["items"], json!([]), "{}", open.text);
+
+    // Version 2 (over 50) saved on B takes effect for telemetry ingested on A.
+    let r = put(&b, "/api/v1/rules", json!({"rule_set": rule_set(2, 50.0)})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    eventually("rule version 2", || {
+        iot_a.running_rules().rules.iter().any(|r| r.version == 2)
+    })
+    .await;
+    assert_eq!(telemetry(&a, &token, 80.0).await, StatusCode::OK);
+    let open = b.get("/api/v1/alarms?open=true", "admin").await;
+    let items = open.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", open.text);
+    let alarm_id = items[0]["alarm"]["id"].as_str().unwrap().to_string();
+    let enc = alarm_id.replace('/', "%2F").replace('@', "%40");
+    assert!(
+        iot_a.held_alarm(&alarm_id).is_some(),
+        "A's engine raised it"
+    );
+    assert!(iot_b.held_alarm(&alarm_id).is_none());
+
+    // Acknowledged through B: A's engine holds it acknowledged.
+    let r = b
+        .post(
+            &format!("/api/v1/alarms/{enc}/acknowledge"),
+            "admin",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["alarm"]["state"], "acknowledged", "{}", r.text);
+    eventually("the acknowledgement", || {
+        iot_a.held_alarm(&alarm_id).map(|x| x.state) == Some(AlarmState::Acknowledged)
+    })
+    .await;
+    assert_eq!(
+        iot_a
+            .held_alarm(&alarm_id)
+            .unwrap()
+            .acknowledged_by
+            .as_deref(),
+        Some("admin")
+    );
+
+    // A credential rotated on B: A refuses the old token and takes the new one.
+    let r = b
+        .post("/api/v1/devices/yh-00/credential", "admin", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rotated = r.body["token"].as_str().unwrap().to_string();
+    assert_ne!(rotated, token);
+    telemetry_until(&a, &token, 70.0, StatusCode::FORBIDDEN).await;
+    assert_eq!(telemetry(&a, &rotated, 70.0).await, StatusCode::OK);
+
+    // Cleared through B: A's engine lets go, and the fault still on raises
+    // nothing and writes nothing back.
+    let r = b
+        .post(&format!("/api/v1/alarms/{enc}/clear"), "admin", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    eventually("the clear", || iot_a.held_alarm(&alarm_id).is_none()).await;
+    assert_eq!(telemetry(&a, &rotated, 85.0).await, StatusCode::OK);
+    assert_eq!(telemetry(&a, &rotated, 20.0).await, StatusCode::OK);
+    let open = a.get("/api/v1/alarms?open=true", "admin").await;
+    assert_eq!(open.body["items"], json!([]), "{}", open.text);
+    let stored = a.store.alarm(&alarm_id).await.unwrap().unwrap();
+    assert_eq!(stored.alarm.state, AlarmState::Cleared);
+    assert_eq!(
+        stored.alarm.clear_reason,
+        Some(ClearReason::Person {
+            user: "admin".into()
+        })
+    );
+
+    // A grant made on B counts on A.
+    assert!(!iot_a.may("yh-00", "YJ-CENTER", Permission::Read));
+    let r = b
+        .post(
+            "/api/v1/grants",
+            "admin",
+            json!({"target": {"device": "yh-00"}, "grantee_department": "YJ-CENTER", "permissions": ["read"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    eventually("the grant", || {
+        iot_a.may("yh-00", "YJ-CENTER", Permission::Read)
+    })
+    .await;
+
+    // A pack enabled on B: its products and rules on A.
+    let r = b
+        .post("/api/v1/packs/smart_fire/enable", "admin", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    eventually("the pack", || {
+        iot_a.product("smoke_detector").is_some() && iot_a.running_rules() == iot_b.running_rules()
+    })
+    .await;
+
     b.finish().await;
     a.finish().await;
     drop((bus_a, bus_b));
