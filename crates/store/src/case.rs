@@ -433,6 +433,10 @@ pub trait CaseStore: Send + Sync + 'static {
     /// Newest first (descending id); the cursor is the last id.
     async fn list_cases(&self, q: &CaseQuery, page: &PageRequest) -> Result<Page<CaseRecord>>;
     async fn count_cases(&self, q: &CaseQuery) -> Result<u64>;
+    /// The matter classes (codes, ascending) of the cases reported at or after
+    /// `from`: one statement, where asking `count_cases` per class would be
+    /// one per class of the catalogue.
+    async fn matters_reported_since(&self, from: DateTime<Utc>) -> Result<Vec<String>>;
     /// Open cases of `matter_code` reported at or after `since` whose point
     /// lies in the box `[min_lon, min_lat, max_lon, max_lat]` (dedupe candidates;
     /// the caller measures the exact distance).

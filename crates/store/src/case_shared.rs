@@ -838,6 +838,18 @@ macro_rules! impl_case_store {
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 
+            async fn matters_reported_since(&self, from: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<String>> {
+                let rows: Vec<(String,)> = self
+                    .fetch_rows(
+                        "SELECT DISTINCT t.matter_code FROM cases t \
+                         WHERE t.reported_at >= $1 AND t.matter_code IS NOT NULL ORDER BY t.matter_code"
+                            .into(),
+                        vec![$crate::sql::stored_time(from).into()],
+                    )
+                    .await?;
+                Ok(rows.into_iter().map(|(m,)| m).collect())
+            }
+
             async fn open_cases_near(
                 &self,
                 matter_code: &str,
@@ -1142,7 +1154,7 @@ macro_rules! impl_case_store {
                 .bind(key.request_hash.as_str())
                 .bind(sqlx::types::Json(response))
                 .bind($crate::sql::now())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err(|e| {
                     if $crate::sql::is_unique_violation(&e) {
@@ -1337,6 +1349,19 @@ macro_rules! impl_case_store {
                 // them past `now`, and PostgreSQL re-checks the outer condition
                 // on the updated row, so each row goes to one claimer.
                 // No table alias: SQLite's RETURNING does not accept one.
+                // Most rounds find nothing due: ask a reader first, so an idle
+                // round does not take the write lock (SQLite) at all.
+                let due: Vec<(i64,)> = self
+                    .fetch_rows(
+                        "SELECT d.id FROM webhook_deliveries d WHERE d.delivered_at IS NULL \
+                         AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= $1 LIMIT 1"
+                            .into(),
+                        vec![$crate::sql::stored_time(now).into()],
+                    )
+                    .await?;
+                if due.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let sql = format!(
                     "UPDATE webhook_deliveries SET next_attempt_at = $1 \
                      WHERE id IN (SELECT d.id FROM webhook_deliveries d WHERE d.delivered_at IS NULL \
@@ -1347,7 +1372,7 @@ macro_rules! impl_case_store {
                     $crate::case_rows::DELIVERY_COLUMNS.replace("t.", "")
                 );
                 let rows: Vec<$crate::case_rows::DeliveryRow> = self
-                    .fetch_rows(
+                    .fetch_written_rows(
                         sql,
                         vec![
                             $crate::sql::stored_time(lease_until).into(),
@@ -1377,7 +1402,7 @@ macro_rules! impl_case_store {
                     )
                     .bind(at)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await,
                     Some(err) => sqlx::query::<$db>(
                         "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
@@ -1385,7 +1410,7 @@ macro_rules! impl_case_store {
                     .bind(err)
                     .bind(next_attempt_at.map($crate::sql::stored_time))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await,
                 }
                 .map_err(|e| self.db_err(e))?;

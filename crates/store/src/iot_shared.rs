@@ -404,7 +404,7 @@ macro_rules! impl_iot_store {
                         list.join(", ")
                     );
                     let done = $crate::sql::bind_args!(sqlx::query::<$db>(sqlx::AssertSqlSafe(sql)), f.args)
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(|e| self.db_err(e))?;
                     total += done.rows_affected();
@@ -522,7 +522,7 @@ macro_rules! impl_iot_store {
                 )
                 .bind($crate::iot_rows::micros(before))
                 .bind(i64::from(max_rows))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await
                 .map_err(|e| self.db_err(e))?;
                 Ok(done.rows_affected())
@@ -604,7 +604,7 @@ macro_rules! impl_iot_store {
                 let done = sqlx::query::<$db>("UPDATE iot_alarms SET case_id = $1 WHERE id = $2")
                     .bind(case_id)
                     .bind(alarm_id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(|e| self.db_err(e))?;
                 if done.rows_affected() == 0 {

@@ -120,6 +120,12 @@ impl PgStore {
         Ok(())
     }
 
+    /// Where a single-statement write runs (outside `begin_write`): the one
+    /// pool (PostgreSQL runs writers side by side).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await.map_err(|e| self.db_err(e))
     }

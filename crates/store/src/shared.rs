@@ -106,6 +106,17 @@ macro_rules! impl_store {
                     .map_err(|e| self.db_err(e))
             }
 
+            /// [`Self::fetch_rows`] for a statement that writes (`UPDATE … RETURNING`): on the writer.
+            async fn fetch_written_rows<R>(&self, sql: String, args: Vec<$crate::sql::Arg>) -> $crate::Result<Vec<R>>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                $crate::sql::bind_args!(sqlx::query_as::<$db, R>(sqlx::AssertSqlSafe(sql)), args)
+                    .fetch_all(self.writer())
+                    .await
+                    .map_err(|e| self.db_err(e))
+            }
+
             /// One page of rows: `limit + 1` rows in `order`, converted.
             async fn fetch_page<R, T>(
                 &self,
@@ -925,7 +936,7 @@ macro_rules! impl_store {
                     self.fetch_rows(sql, vec![token_hash.into(), now.into()]).await?;
                 let Some(row) = rows.into_iter().next() else { return Ok(None) };
                 let mut token = chengyun_domain::auth::ApiToken::from(row);
-                let mut conn = self.pool.acquire().await.map_err(|e| self.db_err(e))?;
+                let mut conn = self.writer().acquire().await.map_err(|e| self.db_err(e))?;
                 sqlx::query::<$db>("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(token.id)
@@ -973,7 +984,7 @@ macro_rules! impl_store {
 
             // ── audit ──────────────────────────────────────────────────────
             async fn record_audit(&self, audit: &chengyun_domain::audit::AuditEvent) -> $crate::Result<()> {
-                let mut conn = self.pool.acquire().await.map_err(|e| self.db_err(e))?;
+                let mut conn = self.writer().acquire().await.map_err(|e| self.db_err(e))?;
                 self.audit_in(&mut conn, audit).await
             }
 

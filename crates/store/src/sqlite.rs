@@ -21,7 +21,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A store on an SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never wait for the writer).
     pool: SqlitePool,
+    /// The one write connection. SQLite runs one writer at a time; a writer
+    /// waiting for it here holds no connection, so readers (the big screen,
+    /// the workbench) keep all of `pool` while device telemetry, alarms and
+    /// case actions queue for the write lock. An in-memory database has one
+    /// connection, shared by both.
+    writer: SqlitePool,
     /// What to name in errors, e.g. `SQLite database /var/lib/chengyun/chengyun.db`.
     target: String,
 }
@@ -116,16 +123,34 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8)
         };
+        let unavailable = |e: sqlx::Error| {
+            StoreError::Unavailable(format!(
+                "cannot open the {target}: {e}; check that the path exists, is writable and is an SQLite file"
+            ))
+        };
         let pool = pool
             .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot open the {target}: {e}; check that the path exists, is writable and is an SQLite file"
-                ))
-            })?;
-        Ok(Self { pool, target })
+            .map_err(unavailable)?;
+        let writer = if memory {
+            pool.clone()
+        } else {
+            // Writers queue for this one connection (in order, up to
+            // BUSY_TIMEOUT) instead of each holding a pool connection while
+            // SQLite's busy handler retries the lock.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(BUSY_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(unavailable)?
+        };
+        Ok(Self {
+            pool,
+            writer,
+            target,
+        })
     }
 
     /// The connection pool, for callers that need a query the trait lacks.
@@ -136,10 +161,15 @@ impl SqliteStore {
     /// Writers take the lock up front (`BEGIN IMMEDIATE`), so a writer that
     /// finds another one waits `busy_timeout` instead of failing on upgrade.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.db_err(e))
+    }
+
+    /// Where a single-statement write runs (outside `begin_write`).
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     fn db_err(&self, e: sqlx::Error) -> StoreError {

@@ -323,7 +323,36 @@ async fn webhook_deliveries_are_claimed_once(s: &dyn Database) {
     assert_eq!(again[0].id, all[1]);
 }
 
+async fn matters_reported_since_a_time(s: &dyn Database) {
+    let mut early = write(None, 10);
+    early.data.matter_code = Some("02003".into());
+    early.data.reported_at = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    s.create_case(&early, &audit()).await.unwrap();
+    let mut none = write(None, 10);
+    none.data.matter_code = None;
+    s.create_case(&none, &audit()).await.unwrap();
+    for _ in 0..2 {
+        s.create_case(&write(None, 10), &audit()).await.unwrap();
+    }
+    let since = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap();
+    assert_eq!(
+        s.matters_reported_since(since(2026, 1, 1)).await.unwrap(),
+        ["01001", "02003"]
+    );
+    assert_eq!(
+        s.matters_reported_since(since(2026, 2, 1)).await.unwrap(),
+        ["01001"]
+    );
+    assert!(
+        s.matters_reported_since(since(2026, 4, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 conformance!(
+    matters_reported_since_a_time,
     cases_numbers_versions_and_atomic_import,
     stat_sums_group_in_sql,
     settings_idempotency_and_webhooks,
