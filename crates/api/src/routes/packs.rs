@@ -22,7 +22,7 @@ use chengyun_domain::auth::Permission;
 use chengyun_domain::iot::{MatterTarget, Pack};
 use chengyun_domain::page::PageRequest;
 use chengyun_domain::standard::ClassKind;
-use chengyun_store::{AlarmQuery, CaseQuery, ComponentQuery, DeviceQuery};
+use chengyun_store::{AlarmQuery, ComponentQuery, DeviceQuery};
 use chrono::{Datelike, TimeZone, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -221,22 +221,18 @@ pub async fn overview(
         .with_ymd_and_hms(year, 1, 1, 0, 0, 0)
         .single()
         .map(|t| t.with_timezone(&Utc));
-    let city = state.city();
-    for class in city.catalogue.iter(ClassKind::Matter) {
-        let code = class.code.to_string();
-        if matters.contains(&code) {
-            continue;
-        }
-        let n = state
-            .store()
-            .count_cases(&CaseQuery {
-                matter: Some(code.clone()),
-                reported_from: year_start,
-                ..CaseQuery::default()
-            })
-            .await?;
-        if n > 0 {
-            matters.insert(code);
+    if let Some(from) = year_start {
+        // Only the catalogue's matter classes count (not a retired local class).
+        let known: BTreeSet<String> = state
+            .city()
+            .catalogue
+            .iter(ClassKind::Matter)
+            .map(|c| c.code.to_string())
+            .collect();
+        for code in state.store().matters_reported_since(from).await? {
+            if known.contains(&code) {
+                matters.insert(code);
+            }
         }
     }
     let matter_classes_connected = matters.len() as u64;
