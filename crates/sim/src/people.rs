@@ -353,7 +353,9 @@ pub fn report_bodies(seed: u64, n: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Reports cases at `spec.cases_per_min` until `stop` is set.
+/// Reports cases at `spec.cases_per_min` until `stop` is set: a Poisson process on the
+/// clock (exponential gaps between report *times*), each report sent on its own task, so
+/// a slow answer from the server neither delays the next report nor lowers the rate.
 pub async fn report_cases(
     client: ApiClient,
     spec: PeopleSpec,
@@ -366,6 +368,7 @@ pub async fn report_cases(
     }
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x7e90);
     let mean = 60.0 / spec.cases_per_min;
+    let mut next = tokio::time::Instant::now();
     let mut i = 0u64;
     loop {
         if *stop.borrow() {
@@ -374,24 +377,29 @@ pub async fn report_cases(
         i += 1;
         let body = report_body(&mut rng, &matters, i);
         let key = format!("sim-{}-{i}", spec.seed);
-        match client
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/cases",
-                Some(&body),
-                Some(&key),
-            )
-            .await
-        {
-            Ok(_) => stats.cases_reported.fetch_add(1, Ordering::Relaxed),
-            Err(e) => {
-                tracing::debug!(error = %e, "report failed");
-                stats.errors.fetch_add(1, Ordering::Relaxed)
-            }
-        };
-        // Exponential gaps: reports arrive as a Poisson process.
+        let (client, stats) = (client.clone(), stats.clone());
+        tokio::spawn(async move {
+            match client
+                .call(
+                    reqwest::Method::POST,
+                    "/api/v1/cases",
+                    Some(&body),
+                    Some(&key),
+                )
+                .await
+            {
+                Ok(_) => stats.cases_reported.fetch_add(1, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::debug!(error = %e, "report failed");
+                    stats.errors.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+        });
+        // Exponential gaps between arrival times (not after each answer).
         let gap = -mean * (1.0 - rng.r#gen::<f64>()).ln();
-        if sleep_or_stop(Duration::from_secs_f64(gap.min(mean * 5.0)), &stop).await {
+        next += Duration::from_secs_f64(gap);
+        let wait = next.saturating_duration_since(tokio::time::Instant::now());
+        if sleep_or_stop(wait, &stop).await {
             return;
         }
     }
