@@ -135,6 +135,11 @@ def svg(samples, path, title):
         f.write("\n".join(out))
 
 
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else 0.0
+
+
 def slope_per_hour(points):
     n = len(points)
     if n < 2:
@@ -219,7 +224,7 @@ def main():
     t0 = time.time()
     samples = []
     csv = open(os.path.join(a.out, "soak.csv"), "w")
-    csv.write("t_s,rss_kib,rss_anon_kib,rss_file_kib,threads,fds,sim_rate,sent,acked,errors,skipped,connected,reported,closed,devices_online,alarms_open\n")
+    csv.write("t_s,rss_kib,rss_anon_kib,rss_file_kib,threads,fds,sim_rate,sent,acked,errors,skipped,connected,reported,closed,devices_online,alarms_open,overview_ms\n")
     try:
         while time.time() - t0 < a.seconds:
             time.sleep(a.every)
@@ -231,23 +236,27 @@ def main():
             # The simulator's own rate over its last status interval (a delta of `sent`
             # between samples would alias against the status lines' timing).
             rate = st.get("rate")
+            # The big screen's IoT figures, timed: how the API answers a duty officer under this load.
+            asked = time.time()
             try:
                 o = api.call("GET", "/api/v1/iot/overview")
             except Exception:
                 o = {}
+            overview_ms = (time.time() - asked) * 1000
             s = {
                 "t": t, "rss_kib": status_field(proc.pid, "VmRSS"),
                 "anon_kib": status_field(proc.pid, "RssAnon"), "file_kib": status_field(proc.pid, "RssFile"),
                 "threads": status_field(proc.pid, "Threads"), "fds": fds(proc.pid),
                 "rate": rate, **{k: st.get(k) for k in ("sent", "acked", "errors", "skipped", "connected", "reported", "closed")},
-                "online": o.get("devices_online"), "alarms": o.get("alarms_open"),
+                "online": o.get("devices_online"), "alarms": o.get("alarms_open"), "overview_ms": overview_ms,
             }
             s["rss_mib"] = (s["rss_kib"] or 0) / 1024
             s["anon_mib"] = (s["anon_kib"] or 0) / 1024
             samples.append(s)
             csv.write(",".join(str(x if x is not None else "") for x in (
                 round(t, 1), s["rss_kib"], s["anon_kib"], s["file_kib"], s["threads"], s["fds"], round(rate) if rate else "", s["sent"], s["acked"],
-                s["errors"], s["skipped"], s["connected"], s["reported"], s["closed"], s["online"], s["alarms"])) + "\n")
+                s["errors"], s["skipped"], s["connected"], s["reported"], s["closed"], s["online"], s["alarms"],
+                round(overview_ms))) + "\n")
             csv.flush()
             if len(samples) % max(1, int(60 / a.every)) == 0:
                 print(f"{t / 60:5.1f} min  RSS {s['rss_mib']:.0f} MiB (anon {s['anon_mib']:.0f})  {rate or 0:.0f} msg/s  sent {s['sent']}  "
@@ -301,6 +310,9 @@ def main():
         "rss_anon_mib_at_10_min": round(first["anon_mib"]), "rss_anon_mib_at_end": round(last["anon_mib"]),
         "threads_end": last["threads"], "fds_end": last["fds"],
         "devices_online_end": last["online"], "alarms_open_end": last["alarms"],
+        "overview_ms_p50": round(pct([s["overview_ms"] for s in samples], 0.5)),
+        "overview_ms_p95": round(pct([s["overview_ms"] for s in samples], 0.95)),
+        "overview_ms_max": round(max(s["overview_ms"] for s in samples)),
         "headline": headline, "iot_alarm_cases_first_page": len((iot_cases or {}).get("items", [])),
         "database_bytes": db_size,
     }
