@@ -39,8 +39,7 @@
 
 use super::{IotError, IotService};
 use chengyun_bus::{Event, Origin, Received, Subscription};
-use chengyun_domain::iot::{AlarmChange, AlarmState, ClearReason, MappingTable, Rule};
-use chengyun_domain::standard::Catalogue;
+use chengyun_domain::iot::{AlarmChange, AlarmState, ClearReason, Rule};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -291,15 +290,7 @@ impl IotService {
         self.reload_products(&[], true).await?;
         let store = &self.inner.store;
         let packs = store.enabled_packs().await?;
-        let mut catalogue = Catalogue::national();
-        for class in store.local_classes().await? {
-            // As at start: a stored class that no longer fits is skipped.
-            let _ = catalogue.extend(class);
-        }
-        let mut mappings = MappingTable::default();
-        for p in &packs {
-            mappings.mappings.extend(p.alarm_mappings.iter().cloned());
-        }
+        let (catalogue, mappings) = super::catalogue_and_mappings(store, &packs).await?;
         match self.inner.catalogue.write() {
             Ok(mut g) => *g = catalogue,
             Err(p) => *p.into_inner() = catalogue,

@@ -287,6 +287,24 @@ struct Inner {
     early: Mutex<Option<chengyun_bus::Subscription>>,
 }
 
+/// The national catalogue with the stored local classes (a stored class that
+/// no longer fits is skipped) and the enabled packs' alarm mappings: what the
+/// service loads at start and reloads when another node installs a pack.
+async fn catalogue_and_mappings(
+    store: &DynStore,
+    packs: &[Pack],
+) -> Result<(Catalogue, MappingTable), IotError> {
+    let mut catalogue = Catalogue::national();
+    for class in store.local_classes().await? {
+        let _ = catalogue.extend(class);
+    }
+    let mut mappings = MappingTable::default();
+    for p in packs {
+        mappings.mappings.extend(p.alarm_mappings.iter().cloned());
+    }
+    Ok((catalogue, mappings))
+}
+
 /// The IoT service (see the module docs). Cheap to clone.
 #[derive(Clone)]
 pub struct IotService {
@@ -332,14 +350,7 @@ impl IotService {
         for d in &devices {
             engine.register_device(d, t);
         }
-        let mut catalogue = Catalogue::national();
-        for class in store.local_classes().await? {
-            let _ = catalogue.extend(class);
-        }
-        let mut mappings = MappingTable::default();
-        for p in &packs {
-            mappings.mappings.extend(p.alarm_mappings.iter().cloned());
-        }
+        let (catalogue, mappings) = catalogue_and_mappings(&store, &packs).await?;
         let mut registry = Registry::default();
         for p in products {
             registry.products.insert(p.key.clone(), Arc::new(p));
